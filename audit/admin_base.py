@@ -1,0 +1,167 @@
+"""The admin's side of change control: every add, change and delete form and every bulk
+action asks for a reason, and saves go through the services inside a change context.
+
+Model admins subclass `AuditedModelAdmin` and implement `save_object` / `delete_object`
+(and `save_inline` / `delete_inline` for their inlines) by calling a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminTextareaWidget
+
+from audit.context import change_context, normalize_reason
+
+REASON_FIELD = "change_reason"
+REASON_HELP = "Say why; links to tickets or documents are shown as links in the history."
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        label="Reason for this change",
+        help_text=REASON_HELP,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        required=True,
+    )
+
+
+class AuditedModelForm(forms.ModelForm):
+    """A model form that also asks why."""
+
+    change_reason = reason_field()
+
+    def clean_change_reason(self) -> str:
+        reason = normalize_reason(self.cleaned_data.get(REASON_FIELD))
+        if not reason:
+            raise ValidationError("Say why this change is made.")
+        return reason
+
+
+class ReasonForm(forms.Form):
+    """The reason page of a delete or a bulk action."""
+
+    change_reason = reason_field()
+
+    clean_change_reason = AuditedModelForm.clean_change_reason
+
+
+class AuditedModelAdmin(ModelAdmin):
+    """Base of every admin for an audited model."""
+
+    form = AuditedModelForm
+    delete_confirmation_template = "admin/audit/delete_confirmation.html"
+    show_full_result_count = False
+    list_per_page = 50
+
+    # --- what subclasses implement -------------------------------------------------------
+    def save_object(self, request: HttpRequest, obj: Any, form: forms.ModelForm, reason: str) -> None:
+        raise NotImplementedError
+
+    def delete_object(self, request: HttpRequest, obj: Any, reason: str) -> None:
+        raise NotImplementedError
+
+    def save_inline(self, request: HttpRequest, obj: Any, reason: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no service for {type(obj).__name__}")
+
+    def delete_inline(self, request: HttpRequest, obj: Any, reason: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no service for {type(obj).__name__}")
+
+    # --- Django admin hooks ---------------------------------------------------------------
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Deleting in bulk would skip the reason: end things instead, or delete one by one.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (name, {**options, "fields": [f for f in options["fields"] if f != REASON_FIELD]})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+        editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        if editable:
+            fieldsets.append(("Why", {"fields": [REASON_FIELD]}))
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data[REASON_FIELD]
+        with change_context(actor=request.user, reason=reason, source="admin"):
+            self.save_object(request, obj, form, reason)
+
+    def save_related(self, request, form, formsets, change):
+        # Many-to-many fields are set by the services in save_object; only inlines remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request, form, formset, change):
+        reason = form.cleaned_data[REASON_FIELD]
+        with change_context(actor=request.user, reason=reason, source="admin"):
+            instances = formset.save(commit=False)
+            for obj in formset.deleted_objects:
+                self.delete_inline(request, obj, reason)
+            for obj in instances:
+                self.save_inline(request, obj, reason)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        extra_context = {**(extra_context or {}), "reason_form": ReasonForm()}
+        if request.method == "POST":
+            form = ReasonForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Say why this is deleted: the reason is required.")
+                return HttpResponseRedirect(request.path)
+            request.change_reason = form.cleaned_data[REASON_FIELD]
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        reason = getattr(request, "change_reason", "")
+        with change_context(actor=request.user, reason=reason, source="admin"):
+            self.delete_object(request, obj, reason)
+
+
+def reason_action(description: str, *, permissions: tuple[str, ...] = ("change",)) -> Callable:
+    """A bulk action that first asks for a reason on an intermediate page, then runs
+    `func(modeladmin, request, queryset, reason)` in one transaction."""
+
+    def decorate(func: Callable) -> Callable:
+        @admin.action(description=description, permissions=permissions)
+        @wraps(func)
+        def action(modeladmin, request, queryset):
+            form = ReasonForm(request.POST if "apply_reason" in request.POST else None)
+            if form.is_bound and form.is_valid():
+                reason = form.cleaned_data[REASON_FIELD]
+                try:
+                    with (
+                        transaction.atomic(),
+                        change_context(actor=request.user, reason=reason, source="admin"),
+                    ):
+                        result = func(modeladmin, request, queryset, reason)
+                except (ValidationError, PermissionDenied) as error:
+                    text = "; ".join(getattr(error, "messages", [str(error)]))
+                    modeladmin.message_user(request, text, messages.ERROR)
+                    return None
+                return result
+            context = {
+                **modeladmin.admin_site.each_context(request),
+                "title": description,
+                "opts": modeladmin.model._meta,
+                "queryset": queryset,
+                "form": form,
+                "action_name": request.POST.get("action", func.__name__),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+            }
+            return TemplateResponse(request, "admin/audit/action_reason.html", context)
+
+        return action
+
+    return decorate

@@ -1,0 +1,300 @@
+"""Admin for the catalog: features (with their targeting rules), plans, add-ons and charges
+(with their entitlements), and tags. Every save goes through `catalog.services`."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from unfold.admin import TabularInline
+from unfold.decorators import action
+from unfold.widgets import UnfoldAdminTextInputWidget
+
+from audit.admin_base import REASON_FIELD, AuditedModelAdmin, AuditedModelForm, reason_field
+from audit.context import normalize_reason
+from catalog import services
+from catalog.forms import LevelsField, ValueField
+from catalog.models import Entitlement, Feature, Item, Tag
+from catalog.values import display_value
+from segments import services as segment_services
+from segments.models import TargetingRule
+
+
+class FeatureForm(AuditedModelForm):
+    levels = LevelsField()
+
+    class Meta:
+        model = Feature
+        fields = "__all__"
+
+
+class TargetingRuleForm(forms.ModelForm):
+    value = ValueField(label="Value served")
+
+    class Meta:
+        model = TargetingRule
+        fields = ["position", "segment", "value"]
+
+
+class TargetingRuleInline(TabularInline):
+    model = TargetingRule
+    form = TargetingRuleForm
+    extra = 0
+    autocomplete_fields = ["segment"]
+    ordering = ["position"]
+    verbose_name = "targeting rule"
+    verbose_name_plural = "Targeting rules (first matching segment wins)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("segment", "feature")
+
+
+@admin.register(Feature)
+class FeatureAdmin(AuditedModelAdmin):
+    form = FeatureForm
+    list_display = ["key", "name", "kind", "status", "markets_display", "fallback", "tag_list"]
+    list_filter = ["kind", "status", "tags", "keep_when_delinquent", "fallback"]
+    search_fields = ["key", "name", "description"]
+    inlines = [TargetingRuleInline]
+    filter_horizontal = ["tags"]
+    fieldsets = [
+        (None, {"fields": ["key", "name", "description", "kind", "status", "tags"]}),
+        ("Levels", {"fields": ["levels", "min_value", "max_value", "allow_unlimited"]}),
+        ("Availability", {"fields": ["markets", "keep_when_delinquent", "fallback"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tags")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []
+
+    @admin.display(description="Markets")
+    def markets_display(self, obj):
+        return ", ".join(str(code) for code in obj.markets) or "everywhere"
+
+    @admin.display(description="Tags")
+    def tag_list(self, obj):
+        return ", ".join(tag.key for tag in obj.tags.all())
+
+    def save_object(self, request, obj, form, reason):
+        services.feature_save(
+            feature=obj,
+            tags=form.cleaned_data.get("tags"),
+            actor=request.user,
+            reason=reason,
+            source="admin",
+        )
+
+    def delete_object(self, request, obj, reason):
+        raise ValidationError("Archive a feature instead of deleting it: applications depend on its key.")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_inline(self, request, obj, reason):
+        segment_services.targeting_rule_save(rule=obj, actor=request.user, reason=reason, source="admin")
+
+    def delete_inline(self, request, obj, reason):
+        segment_services.targeting_rule_delete(rule=obj, actor=request.user, reason=reason, source="admin")
+
+
+class EntitlementForm(forms.ModelForm):
+    value = ValueField()
+
+    class Meta:
+        model = Entitlement
+        fields = ["feature", "value"]
+
+
+class EntitlementInline(TabularInline):
+    model = Entitlement
+    form = EntitlementForm
+    extra = 0
+    autocomplete_fields = ["feature"]
+    verbose_name_plural = "Entitlements (what this item gives)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("feature", "item")
+
+
+class SupersedeForm(forms.Form):
+    new_key = forms.SlugField(
+        label="Key of the new plan",
+        max_length=64,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="For example business-2027. The current plan becomes legacy: its subscribers keep it.",
+    )
+    new_name = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Leave empty to keep the current name.",
+    )
+    change_reason = reason_field()
+
+    def clean_change_reason(self):
+        reason = normalize_reason(self.cleaned_data.get(REASON_FIELD))
+        if not reason:
+            raise ValidationError("Say why this change is made.")
+        return reason
+
+
+@admin.register(Item)
+class ItemAdmin(AuditedModelAdmin):
+    list_display = [
+        "key",
+        "name",
+        "kind",
+        "status",
+        "rank",
+        "grace_days",
+        "entitlement_count",
+        "superseded_by",
+    ]
+    list_filter = ["kind", "status"]
+    search_fields = ["key", "name", "external_id"]
+    list_select_related = ["superseded_by"]
+    inlines = [EntitlementInline]
+    actions = ["supersede"]
+    actions_detail = ["supersede_detail"]
+    readonly_fields = ["superseded_by"]
+    fields = ["key", "kind", "name", "status", "rank", "grace_days", "external_id", "superseded_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(entitlement_total=Count("entitlements"))
+
+    @admin.display(description="Features", ordering="entitlement_total")
+    def entitlement_count(self, obj):
+        return obj.entitlement_total
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/supersede/",
+                self.admin_site.admin_view(self.supersede_view),
+                name="catalog_item_supersede",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(
+        description="Supersede the selected plan (copy to a new key, old one legacy)",
+        permissions=["supersede"],
+    )
+    def supersede(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one plan to supersede.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:catalog_item_supersede", args=[queryset.get().pk]))
+
+    @action(description="Supersede", url_path="supersede-detail", permissions=["supersede"])
+    def supersede_detail(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:catalog_item_supersede", args=[object_id]))
+
+    def has_supersede_permission(self, request, object_id=None):
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def supersede_view(self, request, pk):
+        item = get_object_or_404(Item, pk=pk)
+        if not self.has_supersede_permission(request):
+            raise PermissionDenied
+        form = SupersedeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                successor = services.item_supersede(
+                    item=item,
+                    new_key=form.cleaned_data["new_key"],
+                    new_name=form.cleaned_data["new_name"],
+                    actor=request.user,
+                    reason=form.cleaned_data[REASON_FIELD],
+                    source="admin",
+                )
+            except ValidationError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+            else:
+                self.message_user(
+                    request, f"{item.key} is now legacy; new subscriptions go on {successor.key}."
+                )
+                return HttpResponseRedirect(reverse("admin:catalog_item_change", args=[successor.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Supersede {item.key}",
+            "opts": self.model._meta,
+            "original": item,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/catalog/item/supersede.html", context)
+
+    def save_object(self, request, obj, form, reason):
+        services.item_save(item=obj, actor=request.user, reason=reason, source="admin")
+
+    def delete_object(self, request, obj, reason):
+        raise ValidationError("Archive an item instead of deleting it.")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_inline(self, request, obj, reason):
+        services.entitlement_save(entitlement=obj, actor=request.user, reason=reason, source="admin")
+
+    def delete_inline(self, request, obj, reason):
+        services.entitlement_remove(entitlement=obj, actor=request.user, reason=reason, source="admin")
+
+
+class EntitlementAdminForm(AuditedModelForm):
+    value = ValueField()
+
+    class Meta:
+        model = Entitlement
+        fields = ["item", "feature", "value"]
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(AuditedModelAdmin):
+    """All entitlements in one list, to answer "which plans give 4K?"."""
+
+    form = EntitlementAdminForm
+    list_display = ["item", "feature", "value_display"]
+    list_filter = ["item__kind", "feature__kind", "feature__tags"]
+    search_fields = ["item__key", "feature__key"]
+    list_select_related = ["item", "feature"]
+    autocomplete_fields = ["item", "feature"]
+
+    @admin.display(description="Value")
+    def value_display(self, obj):
+        return display_value(obj.value)
+
+    def save_object(self, request, obj, form, reason):
+        services.entitlement_save(entitlement=obj, actor=request.user, reason=reason, source="admin")
+
+    def delete_object(self, request, obj, reason):
+        services.entitlement_remove(entitlement=obj, actor=request.user, reason=reason, source="admin")
+
+
+@admin.register(Tag)
+class TagAdmin(AuditedModelAdmin):
+    list_display = ["key", "name", "group_list"]
+    search_fields = ["key", "name"]
+    filter_horizontal = ["groups"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Groups that may edit")
+    def group_list(self, obj):
+        return ", ".join(group.name for group in obj.groups.all())
+
+    def save_object(self, request, obj, form, reason):
+        services.tag_save(
+            tag=obj, groups=form.cleaned_data.get("groups"), actor=request.user, reason=reason, source="admin"
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,52 @@
+"""Create the staff roles and the starting tags (DESIGN §3). The tags' history rows are
+written here by hand: a migration runs outside any change context, but still says why."""
+
+import uuid
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+from django.utils import timezone
+
+REASON = "Initial roles and tags of Entitle (migration catalog 0002)."
+
+
+def create_roles_and_tags(apps, schema_editor):
+    from catalog.roles import INITIAL_TAGS, ROLE_PERMISSIONS
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    Tag = apps.get_model("catalog", "Tag")
+    HistoricalTag = apps.get_model("catalog", "HistoricalTag")
+    request_id = uuid.uuid4()
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for app_label, model, action in perms:
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
+            )
+    for key, role in INITIAL_TAGS.items():
+        tag, created = Tag.objects.get_or_create(key=key, defaults={"name": role})
+        tag.groups.add(Group.objects.get(name=role))
+        if created:
+            HistoricalTag.objects.create(
+                id=tag.pk, key=tag.key, name=tag.name, history_date=timezone.now(),
+                history_type="+", history_change_reason=REASON, source="shell", request_id=request_id,
+            )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("catalog", "0001_initial"),
+        ("segments", "0001_initial"),
+        ("subscriptions", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [migrations.RunPython(create_roles_and_tags, migrations.RunPython.noop)]

@@ -1,0 +1,132 @@
+"""Writes to the catalog. Each checks the actor's permission, validates, saves inside a
+change context (so history records who and why) and moves the catalog revision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit.context import change_context
+from audit.writes import delete_audited, save_audited
+from catalog import permissions, revisions
+from catalog.models import Entitlement, Feature, Item, Tag
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+@transaction.atomic
+def feature_save(
+    *,
+    feature: Feature,
+    tags: Iterable[Tag] | None = None,
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> Feature:
+    """Create or change a feature (its key never changes), and set its tags when given."""
+    if feature.pk is None:
+        permissions.require_add_feature(actor)
+    else:
+        permissions.require_change_feature(actor, feature)
+    save_audited(feature, actor=actor, reason=reason, source=source)
+    if tags is not None:
+        with change_context(actor=actor, reason=reason, source=source):
+            feature.tags.set(tags)
+    revisions.catalog_changed()
+    return feature
+
+
+@transaction.atomic
+def item_save(*, item: Item, actor: User | None, reason: str, source: str) -> Item:
+    """Create or change a plan, add-on or charge."""
+    permissions.require_catalog_perm(actor, "add" if item.pk is None else "change", "item")
+    save_audited(item, actor=actor, reason=reason, source=source)
+    revisions.catalog_changed()
+    return item
+
+
+@transaction.atomic
+def item_supersede(
+    *, item: Item, new_key: str, new_name: str = "", actor: User | None, reason: str, source: str
+) -> Item:
+    """Copy a plan with its entitlements to `new_key` and mark the old plan legacy, so its
+    subscribers keep exactly what they have while new ones get the successor."""
+    permissions.require_catalog_perm(actor, "add", "item")
+    permissions.require_catalog_perm(actor, "change", "item")
+    item = Item.objects.select_for_update().get(pk=item.pk)
+    if item.kind != Item.Kind.PLAN:
+        raise ValidationError(f"Only plans can be superseded; {item.key} is a {item.kind}.")
+    if item.status != Item.Status.ACTIVE:
+        raise ValidationError(f"{item.key} is {item.status}: only an active plan can be superseded.")
+    if Item.objects.filter(key=new_key).exists():
+        raise ValidationError({"new_key": f"An item with the key {new_key} already exists."})
+    successor = Item(
+        key=new_key,
+        kind=item.kind,
+        name=new_name or item.name,
+        rank=item.rank,
+        grace_days=item.grace_days,
+        status=Item.Status.ACTIVE,
+    )
+    save_audited(successor, actor=actor, reason=reason, source=source)
+    for entitlement in item.entitlements.select_related("feature"):
+        copy = Entitlement(item=successor, feature=entitlement.feature, value=entitlement.value)
+        save_audited(copy, actor=actor, reason=reason, source=source)
+    item.status = Item.Status.LEGACY
+    item.superseded_by = successor
+    save_audited(item, actor=actor, reason=reason, source=source)
+    revisions.catalog_changed()
+    return successor
+
+
+@transaction.atomic
+def entitlement_set(
+    *, item: Item, feature: Feature, value: object, actor: User | None, reason: str, source: str
+) -> Entitlement:
+    """Give `item` this level of `feature` (replacing any level it had); applies at once to
+    every subscription on the item."""
+    entitlement = Entitlement.objects.filter(item=item, feature=feature).first()
+    permissions.require_catalog_perm(actor, "change" if entitlement else "add", "entitlement")
+    if entitlement is None:
+        entitlement = Entitlement(item=item, feature=feature)
+    entitlement.value = value
+    save_audited(entitlement, actor=actor, reason=reason, source=source)
+    revisions.catalog_changed()
+    return entitlement
+
+
+@transaction.atomic
+def entitlement_save(
+    *, entitlement: Entitlement, actor: User | None, reason: str, source: str
+) -> Entitlement:
+    """Save an entitlement edited as a whole (the admin's inline)."""
+    permissions.require_catalog_perm(actor, "add" if entitlement.pk is None else "change", "entitlement")
+    save_audited(entitlement, actor=actor, reason=reason, source=source)
+    revisions.catalog_changed()
+    return entitlement
+
+
+@transaction.atomic
+def entitlement_remove(*, entitlement: Entitlement, actor: User | None, reason: str, source: str) -> None:
+    """Take a feature out of an item."""
+    permissions.require_catalog_perm(actor, "delete", "entitlement")
+    delete_audited(entitlement, actor=actor, reason=reason, source=source)
+    revisions.catalog_changed()
+
+
+@transaction.atomic
+def tag_save(
+    *, tag: Tag, groups: Iterable[Group] | None = None, actor: User | None, reason: str, source: str
+) -> Tag:
+    """Create or change a tag and the groups it empowers."""
+    permissions.require_catalog_perm(actor, "add" if tag.pk is None else "change", "tag")
+    save_audited(tag, actor=actor, reason=reason, source=source)
+    if groups is not None:
+        with change_context(actor=actor, reason=reason, source=source):
+            tag.groups.set(groups)
+    return tag

@@ -1,0 +1,30 @@
+"""Celery: Redis in production, a filesystem broker in the demo.
+
+Production follows NOTES.md: late acks, one task prefetched, a task whose worker died is
+redelivered, and no long ETAs anywhere (scheduled changes are rows swept by beat).
+"""
+
+from config import env
+from config.settings.base_paths import VAR_DIR
+
+_redis = env.text("REDIS_URL")
+
+if _redis:
+    CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", _redis)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 300)}
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    _queue = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue / "out"),
+        "data_folder_out": str(_queue / "out"),
+        "processed_folder": str(_queue / "processed"),
+        "store_processed": False,
+    }
+
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SWEEP_SECONDS = env.integer("ENTITLE_SWEEP_SECONDS", 10)

@@ -1,0 +1,64 @@
+"""django-unfold: the admin's face."""
+
+from django.urls import reverse_lazy
+
+UNFOLD = {
+    "SITE_TITLE": "Entitle",
+    "SITE_HEADER": "Entitle",
+    "SITE_SUBHEADER": "Who may use what, and why",
+    "SITE_SYMBOL": "verified_user",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": "Customers",
+                "items": [
+                    {
+                        "title": "Customers",
+                        "icon": "groups",
+                        "link": reverse_lazy("admin:subscriptions_customer_changelist"),
+                    },
+                    {
+                        "title": "Subscriptions",
+                        "icon": "receipt_long",
+                        "link": reverse_lazy("admin:subscriptions_subscription_changelist"),
+                    },
+                    {
+                        "title": "Overrides",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:subscriptions_override_changelist"),
+                    },
+                ],
+            },
+            {
+                "title": "Catalog",
+                "items": [
+                    {
+                        "title": "Features",
+                        "icon": "toggle_on",
+                        "link": reverse_lazy("admin:catalog_feature_changelist"),
+                    },
+                    {
+                        "title": "Plans, add-ons and charges",
+                        "icon": "inventory_2",
+                        "link": reverse_lazy("admin:catalog_item_changelist"),
+                    },
+                    {"title": "Tags", "icon": "sell", "link": reverse_lazy("admin:catalog_tag_changelist")},
+                ],
+            },
+            {
+                "title": "Targeting",
+                "items": [
+                    {
+                        "title": "Segments",
+                        "icon": "diversity_3",
+                        "link": reverse_lazy("admin:segments_segment_changelist"),
+                    },
+                ],
+            },
+        ],
+    },
+}

@@ -1,0 +1,203 @@
+"""Who bought what: customers, their subscriptions with add-ons, and the overrides that grant
+or revoke one feature on one subscription for a while (DESIGN §1, subscriptions)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django_countries.fields import CountryField
+
+from audit.history import AuditedHistoricalRecords, TrackedModel
+from catalog.models import Feature, Item
+from catalog.values import clean_value
+
+
+class Customer(TrackedModel):
+    """An account of the applications, known to them by `external_id`."""
+
+    external_id = models.CharField(
+        max_length=128, unique=True, help_text="The applications' id for this account."
+    )
+    name = models.CharField(max_length=200)
+    country = CountryField(blank=True)
+    traits = models.JSONField(
+        default=dict, blank=True, help_text='Free attributes for segment rules, e.g. {"industry": "media"}.'
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["external_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    def clean(self) -> None:
+        if not isinstance(self.traits, dict):
+            raise ValidationError({"traits": 'Traits must be an object, e.g. {"industry": "media"}.'})
+
+
+class Subscription(TrackedModel):
+    """A customer's subscription to one plan, with add-ons. Live while trialing (until the
+    trial ends), active, or past due (full access within the plan's grace days)."""
+
+    class Status(models.TextChoices):
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        PAUSED = "paused", "Paused"
+        CANCELED = "canceled", "Canceled"
+        EXPIRED = "expired", "Expired"
+
+    external_id = models.CharField(max_length=128, unique=True, help_text="The billing system's id.")
+    customer = models.ForeignKey("Customer", on_delete=models.CASCADE, related_name="subscriptions")
+    plan = models.ForeignKey(
+        Item, on_delete=models.PROTECT, related_name="subscriptions", limit_choices_to={"kind": "plan"}
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["external_id"]
+        indexes = [models.Index(fields=["status", "trial_ends_at"])]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    def clean(self) -> None:
+        errors = {}
+        if self.plan_id is not None:
+            if self.plan.kind != Item.Kind.PLAN:
+                errors["plan"] = f"{self.plan.key} is not a plan."
+            loaded_plan = getattr(self, "_loaded_values", {}).get("plan_id")
+            if self.plan_id != loaded_plan and self.plan.status != Item.Status.ACTIVE:
+                errors["plan"] = (
+                    f"{self.plan.key} is {self.plan.status}: no new subscription may be put on it."
+                )
+        if self.status == self.Status.TRIALING and self.trial_ends_at is None:
+            errors["trial_ends_at"] = "A trialing subscription needs the date its trial ends."
+        if self.status == self.Status.PAST_DUE and self.past_due_since is None:
+            errors["past_due_since"] = "A past-due subscription needs the date payment became due."
+        if errors:
+            raise ValidationError(errors)
+
+
+class SubscriptionAddon(TrackedModel):
+    """An add-on (or charge) bought on a subscription; its entitlements count once per unit."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="addons")
+    addon = models.ForeignKey(
+        Item,
+        on_delete=models.PROTECT,
+        related_name="subscription_addons",
+        limit_choices_to={"kind__in": ["addon", "charge"]},
+    )
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["subscription", "addon"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "addon"], name="addon_once_per_subscription"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="addon_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.addon.key}"
+
+    def clean(self) -> None:
+        if self.addon_id is None:
+            return
+        if self.addon.kind not in (Item.Kind.ADDON, Item.Kind.CHARGE):
+            raise ValidationError({"addon": f"{self.addon.key} is a {self.addon.kind}, not an add-on."})
+        loaded_addon = getattr(self, "_loaded_values", {}).get("addon_id")
+        if self.addon_id != loaded_addon and self.addon.status != Item.Status.ACTIVE:
+            raise ValidationError(
+                {"addon": f"{self.addon.key} is {self.addon.status}: it is no longer sold."}
+            )
+
+
+class Override(TrackedModel):
+    """Grants (with a value) or revokes one feature on one subscription, between
+    `valid_from` and `valid_until` (either may be open)."""
+
+    class Effect(models.TextChoices):
+        GRANT = "grant", "Grant"
+        REVOKE = "revoke", "Revoke"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="overrides")
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="overrides")
+    effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.GRANT)
+    value = models.JSONField(null=True, blank=True, help_text="The granted value; empty for a revoke.")
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until removed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="override_window_ordered",
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_from__lt=F("valid_until")),
+            ),
+            models.CheckConstraint(
+                name="override_revoke_has_no_value",
+                condition=Q(effect="grant") | Q(value__isnull=True),
+            ),
+        ]
+        indexes = [models.Index(fields=["valid_until"]), models.Index(fields=["subscription", "feature"])]
+
+    def __str__(self) -> str:
+        return f"{self.effect} {self.feature.key} on {self.subscription.external_id}"
+
+    def clean(self) -> None:
+        errors: dict[str, str | list[str]] = {}
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            errors["valid_until"] = "The end must come after the start."
+        if self.feature_id is not None:
+            if self.effect == self.Effect.REVOKE:
+                self.value = None
+            else:
+                try:
+                    self.value = clean_value(self.feature, self.value)
+                except ValidationError as error:
+                    errors["value"] = error.messages
+        if not errors and self.subscription_id and self.feature_id:
+            overlapping = self.overlapping().first()
+            if overlapping is not None:
+                errors["valid_from"] = (
+                    f"This window overlaps override #{overlapping.pk} of {self.feature.key} on "
+                    "this subscription: end that one first, or change the dates."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def overlapping(self) -> models.QuerySet[Override]:
+        """Other overrides of the same feature on the same subscription whose window meets
+        this one's (open ends reach forever)."""
+        others = Override.objects.filter(subscription_id=self.subscription_id, feature_id=self.feature_id)
+        if self.pk:
+            others = others.exclude(pk=self.pk)
+        if self.valid_until is not None:
+            others = others.filter(Q(valid_from__isnull=True) | Q(valid_from__lt=self.valid_until))
+        if self.valid_from is not None:
+            others = others.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=self.valid_from))
+        return others
+
+    def is_live(self, at) -> bool:
+        return (self.valid_from is None or self.valid_from <= at) and (
+            self.valid_until is None or at < self.valid_until
+        )

@@ -1,0 +1,56 @@
+"""Who may change customers, subscriptions and overrides (DESIGN §3).
+
+Customers, subscriptions and add-ons follow model permissions (Sales holds them). An override
+needs both the model permission and the right to grant its feature, which the feature's tags
+hand out per object (Support for support-tagged features, Sales for sales-tagged ones).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from catalog import permissions as catalog_permissions
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from catalog.models import Feature
+
+
+def require(user: User | None, action: str, model: str) -> None:
+    """The model permission `subscriptions.<action>_<model>`."""
+    if user is not None and not (user.is_active and user.has_perm(f"subscriptions.{action}_{model}")):
+        raise PermissionDenied(f"You may not {action} {model}s.")
+
+
+def can_override(user: User | None, action: str, feature: Feature) -> bool:
+    if user is None:
+        return True
+    return (
+        user.is_active
+        and user.has_perm(f"subscriptions.{action}_override")
+        and (catalog_permissions.can_grant_feature(user, feature))
+    )
+
+
+def require_override(user: User | None, action: str, feature: Feature) -> None:
+    """Add, change or delete an override of `feature`."""
+    require(user, action, "override")
+    catalog_permissions.require_grant_feature(user, feature)
+
+
+def features_grantable_by(user: User | None) -> QuerySet[Feature]:
+    """Features this user may grant or revoke, as a queryset (for forms and autocomplete)."""
+    from guardian.shortcuts import get_objects_for_user
+
+    from catalog.models import Feature
+
+    features = Feature.objects.filter(status=Feature.Status.ACTIVE)
+    if user is None or user.has_perm(catalog_permissions.GRANT_FEATURE):
+        return features
+    return get_objects_for_user(
+        user, catalog_permissions.GRANT_FEATURE, klass=features, accept_global_perms=False
+    )

@@ -1,0 +1,283 @@
+"""Properties of resolution (DESIGN.md §2) over small random customers and features, no database.
+
+Instants are drawn from a coarse hourly grid so that trial ends, grace ends and override
+windows often coincide with each other and with `now`: the edges are where bugs live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segments.matching import ConditionSpec, RuleSpec, SegmentSpec
+from subscriptions.resolution import (
+    CUSTOM,
+    KINDS,
+    QUANTITY,
+    RANGE,
+    SWITCH,
+    UNLIMITED,
+    AddonSpec,
+    Answer,
+    CustomerState,
+    FeatureSpec,
+    ItemGrant,
+    OverrideSpec,
+    SubscriptionSpec,
+    TargetingRuleSpec,
+    boundaries,
+    resolve_entitlements,
+    resolve_feature,
+)
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+LEVELS = ("email", "email+chat", "email+chat+sla")
+# Two features, so that one feature's grants and overrides sit beside the other's and must not leak.
+FEATURE_KEYS = ("f", "g")
+
+# No example database: these runs must leave nothing behind in the repository.
+FAST = settings(max_examples=200, deadline=None, database=None)
+
+instants = st.integers(min_value=-72, max_value=72).map(lambda hours: NOW + timedelta(hours=hours))
+maybe_instant = st.none() | instants
+values = st.sampled_from((True, False, 0, 1, 5, 25, UNLIMITED, "email", "email+chat+sla", "v9"))
+
+conditions = st.sampled_from(
+    (
+        ConditionSpec("plan", "eq", "p1"),
+        ConditionSpec("plan_rank", "gte", 10),
+        ConditionSpec("status", "eq", "trialing"),
+        ConditionSpec("status", "eq", "expired"),
+        ConditionSpec("status", "in", ["past_due", "paused"]),
+        ConditionSpec("country", "in", ["de", "FR"]),
+        ConditionSpec("traits.beta", "eq", True),
+    )
+)
+people = st.frozensets(st.sampled_from(("acme", "globex")), max_size=2)
+segments_strategy = st.fixed_dictionaries(
+    {
+        key: st.builds(
+            SegmentSpec,
+            key=st.just(key),
+            included=people,
+            excluded=people,
+            rules=st.lists(
+                st.builds(RuleSpec, st.lists(conditions, max_size=2).map(tuple)), max_size=2
+            ).map(tuple),
+        )
+        for key in ("seg-a", "seg-b")
+    }
+)
+
+
+def _with_levels(feature: FeatureSpec) -> FeatureSpec:
+    levels = {CUSTOM: LEVELS, QUANTITY: (5, 25)}.get(feature.kind, ())
+    return dataclasses.replace(feature, levels=levels)
+
+
+def features(
+    *, markets: st.SearchStrategy[frozenset[str]] | None = None
+) -> st.SearchStrategy[FeatureSpec]:
+    rule = st.builds(TargetingRuleSpec, st.sampled_from(("seg-a", "seg-b", "deleted")), values)
+    return st.builds(
+        FeatureSpec,
+        key=st.sampled_from(FEATURE_KEYS),
+        kind=st.sampled_from(KINDS),
+        levels=st.just(()),
+        archived=st.booleans(),
+        markets=markets if markets is not None else st.frozensets(st.sampled_from(("DE", "FR"))),
+        keep_when_delinquent=st.booleans(),
+        fallback=st.just("deny"),
+        rules=st.lists(rule, max_size=3).map(tuple),
+    ).map(_with_levels)
+
+
+grants = st.lists(st.builds(ItemGrant, st.sampled_from(FEATURE_KEYS), values), max_size=2)
+addons = st.builds(AddonSpec, st.sampled_from(("a1", "a2")), st.integers(0, 3), grants.map(tuple))
+overrides = st.builds(
+    OverrideSpec,
+    id=st.just(0),  # numbered once the whole customer is drawn
+    feature_key=st.sampled_from(FEATURE_KEYS),
+    effect=st.sampled_from(("grant", "grant", "revoke")),
+    value=values,
+    valid_from=maybe_instant,
+    valid_until=maybe_instant,
+)
+subscriptions = st.builds(
+    SubscriptionSpec,
+    id=st.just(0),
+    plan_key=st.sampled_from(("p1", "p2", "p3")),
+    plan_rank=st.sampled_from((0, 10, 20)),
+    grace_days=st.integers(0, 3),
+    status=st.sampled_from(("trialing", "active", "past_due", "paused", "canceled", "expired")),
+    trial_ends_at=maybe_instant,
+    past_due_since=maybe_instant,
+    plan_grants=grants.map(tuple),
+    addons=st.lists(addons, max_size=2).map(tuple),
+    overrides=st.lists(overrides, max_size=3).map(tuple),
+)
+
+
+def _numbered(drafts: list[SubscriptionSpec]) -> tuple[SubscriptionSpec, ...]:
+    """Unique subscription and override ids, as the database would give them."""
+    override_ids = iter(range(1, 1000))
+    return tuple(
+        dataclasses.replace(
+            sub,
+            id=sub_id,
+            overrides=tuple(dataclasses.replace(o, id=next(override_ids)) for o in sub.overrides),
+        )
+        for sub_id, sub in enumerate(drafts, start=1)
+    )
+
+
+customers = st.builds(
+    CustomerState,
+    external_id=st.sampled_from(("acme", "globex", "initech")),
+    country=st.sampled_from(("DE", "FR", "de", "US", "")),
+    traits=st.sampled_from(({}, {"beta": True}, {"beta": None})),
+    subscriptions=st.lists(subscriptions, max_size=3).map(_numbered),
+)
+
+
+def shuffled(state: CustomerState, rng: random.Random) -> CustomerState:
+    """The same customer with every list in another order."""
+
+    def mix(items: tuple) -> tuple:  # type: ignore[type-arg]
+        items = list(items)
+        rng.shuffle(items)
+        return tuple(items)
+
+    return dataclasses.replace(
+        state,
+        subscriptions=mix(
+            tuple(
+                dataclasses.replace(
+                    sub,
+                    plan_grants=mix(sub.plan_grants),
+                    addons=mix(
+                        tuple(
+                            dataclasses.replace(addon, grants=mix(addon.grants))
+                            for addon in sub.addons
+                        )
+                    ),
+                    overrides=mix(sub.overrides),
+                )
+                for sub in state.subscriptions
+            )
+        ),
+    )
+
+
+def timeless(answer: Answer) -> Answer:
+    return dataclasses.replace(answer, valid_until=None)
+
+
+@FAST
+@given(
+    feature=features(markets=st.frozensets(st.sampled_from(("DE", "FR")), min_size=1)),
+    state=customers,
+    segments=segments_strategy,
+    country=st.sampled_from(("US", "", "AT")),
+    now=instants,
+)
+def test_resolve_feature__customer_outside_markets__always_off_with_source_market_or_archived(
+    feature: FeatureSpec,
+    state: CustomerState,
+    segments: dict[str, SegmentSpec],
+    country: str,
+    now: datetime,
+) -> None:
+    answer = resolve_feature(feature, dataclasses.replace(state, country=country), segments, now)
+
+    assert answer.enabled is False
+    assert answer.unlimited is False
+    assert answer.source == ("archived" if feature.archived else "market")
+    assert answer.valid_until is None
+
+
+@FAST
+@given(
+    feature=features(markets=st.just(frozenset())),
+    state=customers,
+    segments=segments_strategy,
+    since=maybe_instant,
+    now=instants,
+)
+def test_resolve_feature__live_revoke_on_live_subscription__off_unless_archived(
+    feature: FeatureSpec,
+    state: CustomerState,
+    segments: dict[str, SegmentSpec],
+    since: datetime | None,
+    now: datetime,
+) -> None:
+    valid_from = None if since is None else min(since, now)
+    revoke = OverrideSpec(0, feature.key, "revoke", None, valid_from, None)  # id 0: the smallest
+    holder = SubscriptionSpec(99, "p1", 10, 0, "active", None, None, (), (), (revoke,))
+    state = dataclasses.replace(state, subscriptions=(*state.subscriptions, holder))
+
+    answer = resolve_feature(feature, state, segments, now)
+
+    assert answer.enabled is False
+    assert answer.value == {SWITCH: False, QUANTITY: 0, RANGE: 0}.get(feature.kind)
+    assert answer.source == ("archived" if feature.archived else "override:0")
+
+
+@FAST
+@given(
+    feature_list=st.lists(features(), min_size=1, max_size=2, unique_by=lambda f: f.key),
+    state=customers,
+    segments=segments_strategy,
+    now=instants,
+    rng=st.randoms(use_true_random=False),
+)
+def test_resolve_entitlements__subscriptions_add_ons_overrides_grants_reordered__same_resolution(
+    feature_list: list[FeatureSpec],
+    state: CustomerState,
+    segments: dict[str, SegmentSpec],
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    original = resolve_entitlements(feature_list, state, segments, now)
+
+    reordered = resolve_entitlements(feature_list, shuffled(state, rng), segments, now)
+
+    assert dict(reordered.answers) == dict(original.answers)
+    assert reordered.valid_until == original.valid_until
+
+
+@FAST
+@given(
+    feature=features(),
+    state=customers,
+    segments=segments_strategy,
+    now=instants,
+    offset=st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_resolve_feature__any_instant_before_valid_until__same_answer_and_differs_at_valid_until(
+    feature: FeatureSpec,
+    state: CustomerState,
+    segments: dict[str, SegmentSpec],
+    now: datetime,
+    offset: float,
+) -> None:
+    answer = resolve_feature(feature, state, segments, now)
+    # Every instant where an input changes, plus one drawn inside the validity window.
+    end = answer.valid_until
+    horizon = end if end is not None else NOW + timedelta(hours=100)
+    probes = [t for t in boundaries(state, now) if t < horizon]
+    probes += [t - timedelta(microseconds=1) for t in probes if t - timedelta(microseconds=1) >= now]
+    probes.append(now + (horizon - now) * offset)
+
+    for t in probes:
+        later = resolve_feature(feature, state, segments, t)
+        assert timeless(later) == timeless(answer), t
+        assert later.valid_until == end, t
+
+    if end is not None:
+        assert end > now
+        assert timeless(resolve_feature(feature, state, segments, end)) != timeless(answer)
