@@ -122,6 +122,31 @@ class AuditedModelAdmin(ModelAdmin):
             request.change_reason = form.cleaned_data[REASON_FIELD]
         return super().delete_view(request, object_id, extra_context)
 
+    def history_view(self, request, object_id, extra_context=None):
+        """The object's own history: who, when, why (links clickable) and old → new."""
+        from django.contrib.contenttypes.models import ContentType
+        from django.core.paginator import Paginator
+
+        from audit.models import AuditEntry
+
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        entries = AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(self.model), object_id=str(obj.pk)
+        ).select_related("user")
+        page = Paginator(entries, 50).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History of {obj}",
+            "opts": self.model._meta,
+            "object": obj,
+            "original": obj,
+            "page": page,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/audit/object_history.html", context)
+
     def delete_model(self, request, obj):
         reason = getattr(request, "change_reason", "")
         with change_context(actor=request.user, reason=reason, source="admin"):

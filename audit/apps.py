@@ -6,8 +6,9 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit"
 
     def ready(self) -> None:
-        from simple_history.signals import pre_create_historical_record
+        from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
-        from audit.history import stamp_history_row
+        from audit.history import stamp_history_row, write_audit_entry
 
         pre_create_historical_record.connect(stamp_history_row, dispatch_uid="audit-stamp")
+        post_create_historical_record.connect(write_audit_entry, dispatch_uid="audit-log")

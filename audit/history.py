@@ -33,6 +33,10 @@ class AuditedHistoricalRecords(HistoricalRecords):
         kwargs.setdefault("bases", [AuditFields])
         super().__init__(**kwargs)
 
+    def contribute_to_class(self, cls, name):
+        cls._history_records = self  # lets the audit log find the tracked fields
+        super().contribute_to_class(cls, name)
+
     def post_save(self, instance, created, using=None, **kwargs):
         # Saving an unchanged object records nothing: compare with the values loaded from
         # the database (TrackedModel keeps them), which costs no query.
@@ -52,6 +56,82 @@ class AuditedHistoricalRecords(HistoricalRecords):
         super().create_historical_record(instance, history_type, using=using)
         if hasattr(instance, "remember_loaded_values"):
             instance.remember_loaded_values()
+
+    def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs):
+        # Remember what the relation held before the change, for the audit log's old → new.
+        if action in ("pre_add", "pre_remove", "pre_clear"):
+            field = instance._meta.get_field(attr)
+            instance._m2m_before = (field.verbose_name, _related_labels(getattr(instance, attr).all()))
+        super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+
+
+def _related_labels(queryset) -> list[str]:
+    return sorted(str(obj) for obj in queryset)
+
+
+def _plain(value: Any) -> Any:
+    """A field value as the audit log stores it (JSON)."""
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def field_changes(instance: models.Model, records: HistoricalRecords, history_type: str) -> list[dict]:
+    """The fields a write changed, old → new, from the values the instance was loaded with:
+    no query, except to name a foreign key's old target."""
+    if hasattr(instance, "_m2m_before"):
+        label, before = instance._m2m_before
+        del instance._m2m_before
+        attr = next(f.name for f in instance._meta.many_to_many if f.verbose_name == label)
+        return [{"field": str(label), "old": before, "new": _related_labels(getattr(instance, attr).all())}]
+    loaded = getattr(instance, "_loaded_values", None) or {}
+    changes = []
+    for field in records.fields_included(instance):
+        if field.primary_key:
+            continue
+        current = getattr(instance, field.attname)
+        if history_type == "+":
+            old, new = None, current
+        elif history_type == "-":
+            old, new = current, None
+        else:
+            old, new = loaded.get(field.attname, current), current
+            if old == new:
+                continue
+        if field.is_relation and history_type == "~":
+            old = str(field.related_model._base_manager.filter(pk=old).first() or old) if old else None
+            new = str(getattr(instance, field.name)) if new else None
+        elif field.is_relation:
+            value = str(getattr(instance, field.name)) if (old or new) else None
+            old, new = (None, value) if history_type == "+" else (value, None)
+        changes.append({"field": str(field.verbose_name), "old": _plain(old), "new": _plain(new)})
+    return changes
+
+
+def write_audit_entry(sender, instance, history_instance, **kwargs) -> None:
+    """Mirror a new history row into the audit log (connected to simple-history's
+    `post_create_historical_record`)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from audit.models import AuditEntry
+
+    AuditEntry.objects.create(
+        history_date=history_instance.history_date,
+        user_id=history_instance.history_user_id,
+        source=history_instance.source,
+        request_id=history_instance.request_id,
+        reason=history_instance.history_change_reason,
+        content_type=ContentType.objects.get_for_model(type(instance)),
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:200],
+        action=history_instance.history_type,
+        changes=field_changes(instance, type(instance)._history_records, history_instance.history_type),
+        history_id=history_instance.pk,
+    )
 
 
 def stamp_history_row(sender, history_instance, **kwargs) -> None:

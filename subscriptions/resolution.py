@@ -258,7 +258,7 @@ def _from_overrides(feature: FeatureSpec, moment: _Moment) -> Answer | None:
     ]
     revokes = [override.id for override in live if override.effect == REVOKE]
     if revokes:
-        return _off(feature, f"override:{min(revokes)}")
+        return _off(feature, f"override:{revokes[0]}")
     best: tuple[tuple[int, int], int, object] | None = None
     for override in live:
         if override.effect != GRANT:

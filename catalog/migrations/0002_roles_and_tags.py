@@ -22,6 +22,9 @@ def create_roles_and_tags(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     Tag = apps.get_model("catalog", "Tag")
     HistoricalTag = apps.get_model("catalog", "HistoricalTag")
+    AuditEntry = apps.get_model("audit", "AuditEntry")
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    tag_type, _ = ContentType.objects.get_or_create(app_label="catalog", model="tag")
     request_id = uuid.uuid4()
 
     for role, perms in ROLE_PERMISSIONS.items():
@@ -34,15 +37,22 @@ def create_roles_and_tags(apps, schema_editor):
         tag, created = Tag.objects.get_or_create(key=key, defaults={"name": role})
         tag.groups.add(Group.objects.get(name=role))
         if created:
-            HistoricalTag.objects.create(
+            row = HistoricalTag.objects.create(
                 id=tag.pk, key=tag.key, name=tag.name, history_date=timezone.now(),
                 history_type="+", history_change_reason=REASON, source="shell", request_id=request_id,
+            )
+            AuditEntry.objects.create(
+                history_date=row.history_date, source="shell", request_id=request_id, reason=REASON,
+                content_type=tag_type, object_id=str(tag.pk), object_repr=tag.name, action="+",
+                changes=[{"field": "key", "old": None, "new": key}, {"field": "groups", "old": [], "new": [role]}],
+                history_id=row.pk,
             )
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0001_initial"),
+        ("audit", "0001_audit_log"),
         ("segments", "0001_initial"),
         ("subscriptions", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),

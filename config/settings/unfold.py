@@ -50,6 +50,16 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Change control",
+                "items": [
+                    {
+                        "title": "Audit log",
+                        "icon": "history",
+                        "link": reverse_lazy("admin:audit_auditentry_changelist"),
+                    },
+                ],
+            },
+            {
                 "title": "Targeting",
                 "items": [
                     {

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from audit.context import request_scope
 from catalog import services as catalog_services
 from catalog.models import Feature, Item, Tag
 from catalog.roles import ROLE_CATALOG, ROLE_PRODUCT, ROLE_SALES, ROLE_SUPPORT
@@ -148,8 +149,12 @@ USERS = [
 class Command(BaseCommand):
     help = "Load the demo catalogue, customers, segments and one user per role (idempotent)."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        # One command run is one request in the audit log.
+        with request_scope(), transaction.atomic():
+            self._seed()
+
+    def _seed(self):
         now = timezone.now().replace(minute=0, second=0, microsecond=0)
         created = 0
         created += self._users()

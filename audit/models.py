@@ -1,0 +1,45 @@
+"""The audit log: one row per history row of any tracked model, with the fields that
+changed, old → new, so the log across all models is one indexed table."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class AuditEntry(models.Model):
+    """Who changed which object, when, from where, why, and what changed. Written by
+    `audit.history` in the same transaction as the history row it mirrors; never edited."""
+
+    class Action(models.TextChoices):
+        CREATED = "+", "Created"
+        CHANGED = "~", "Changed"
+        DELETED = "-", "Deleted"
+
+    history_date = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=16, db_index=True)
+    request_id = models.UUIDField(db_index=True)
+    reason = models.TextField()
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    action = models.CharField(max_length=1, choices=Action.choices)
+    changes = models.JSONField(default=list)  # [{"field": ..., "old": ..., "new": ...}]
+    history_id = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["-history_date", "-id"]
+        verbose_name = "change"
+        verbose_name_plural = "Audit log"
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "-history_date"]),
+            models.Index(fields=["user", "-history_date"]),
+        ]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_repr}"

@@ -1,0 +1,73 @@
+"""The Playwright harness for admin journeys: Debian's Chromium against pytest-django's live_server.
+
+Every browser test is marked ``@pytest.mark.browser``. Groups and tags come from a data migration,
+which the flush after a transactional test would wipe: ``demo_live`` asks for a serialized
+rollback so each journey starts from the migrated database again (NOTES.md "Browser tests").
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+# live_server runs Django in a thread while Playwright's sync API holds an event loop in this one.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# Our pages answer in well under a second; a failing journey should fail fast, not after 30 s.
+TIMEOUT_MS = 5_000
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Page:
+    """A fresh browser context (no cookies, no session) for each test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def demo_live(django_db_serialized_rollback, transactional_db, live_server):
+    """The DESIGN §9 demo catalogue, loaded by the real command, committed for live_server."""
+    from django.core.management import call_command
+
+    call_command("seed_demo", verbosity=0)
+    return live_server
+
+
+@pytest.fixture
+def login():
+    """Log in through the real admin login form with the demo password."""
+    from subscriptions.management.commands.seed_demo import DEMO_PASSWORD
+
+    def _login(page: Page, live_server, username: str) -> None:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{live_server.url}/admin/")
+
+    return _login
