@@ -9,16 +9,14 @@ Drives Debian's Chromium (/usr/bin/chromium) through Playwright, as the browser 
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-
-from subscriptions.management.commands.seed_demo import DEMO_PASSWORD  # noqa: E402
-
+SEED_DEMO = BASE_DIR / "subscriptions" / "management" / "commands" / "seed_demo.py"
 OUTPUT = BASE_DIR / "docs" / "admin-customer.png"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,6 +33,16 @@ USERNAME = "support"
 CUSTOMER = "streamfan"
 
 
+def demo_password() -> str:
+    """DEMO_PASSWORD as seed_demo defines it, read without setting Django up."""
+    for node in ast.parse(SEED_DEMO.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DEMO_PASSWORD" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"No DEMO_PASSWORD in {SEED_DEMO}")
+
+
 def main(base_url: str = "http://127.0.0.1:8000") -> None:
     base_url = base_url.rstrip("/")
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +54,7 @@ def main(base_url: str = "http://127.0.0.1:8000") -> None:
             page = context.new_page()
             page.goto(f"{base_url}/admin/login/?next=/admin/")
             page.get_by_label("Username").fill(USERNAME)
-            page.get_by_label("Password").fill(DEMO_PASSWORD)
+            page.get_by_label("Password").fill(demo_password())
             page.get_by_role("button", name="Log in").click()
             page.wait_for_url(f"{base_url}/admin/")
             page.goto(f"{base_url}/admin/subscriptions/customer/?q={CUSTOMER}")

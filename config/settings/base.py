@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "catalog",
     "segments",
     "subscriptions",
+    "api",
 ]
 
 MIDDLEWARE = [
