@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -13,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, urlize
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from audit.models import AuditEntry
 
@@ -142,3 +146,20 @@ class AuditEntryAdmin(ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="entitle-audit-log.csv"'
         return response
+
+
+# Staff accounts and roles, in the admin's own face, so that grants can autocomplete them.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class RoleAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

@@ -170,7 +170,7 @@ def reason_action(description: str, *, permissions: tuple[str, ...] = ("change",
                         change_context(actor=request.user, reason=reason, source="admin"),
                     ):
                         result = func(modeladmin, request, queryset, reason)
-                except (ValidationError, PermissionDenied) as error:
+                except ValidationError as error:
                     text = "; ".join(getattr(error, "messages", [str(error)]))
                     modeladmin.message_user(request, text, messages.ERROR)
                     return None

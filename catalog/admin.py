@@ -17,9 +17,9 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import REASON_FIELD, AuditedModelAdmin, AuditedModelForm, reason_field
 from audit.context import normalize_reason
-from catalog import services
+from catalog import permissions, services
 from catalog.forms import LevelsField, ValueField
-from catalog.models import Entitlement, Feature, Item, Tag
+from catalog.models import Entitlement, Feature, FeatureGroupPermission, FeatureUserPermission, Item, Tag
 from catalog.values import display_value
 from segments import services as segment_services
 from segments.models import TargetingRule
@@ -41,7 +41,32 @@ class TargetingRuleForm(forms.ModelForm):
         fields = ["position", "segment", "value"]
 
 
-class TargetingRuleInline(TabularInline):
+class FeatureChildInline(TabularInline):
+    """An inline edited by whoever may change the parent feature (tags decide, per object)."""
+
+    def has_add_permission(self, request, obj=None):
+        return (
+            permissions.can_change_feature(request.user, obj)
+            if obj
+            else super().has_add_permission(request, obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return (
+            permissions.can_change_feature(request.user, obj)
+            if obj
+            else super().has_change_permission(request, obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return (
+            permissions.can_change_feature(request.user, obj)
+            if obj
+            else super().has_delete_permission(request, obj)
+        )
+
+
+class TargetingRuleInline(FeatureChildInline):
     model = TargetingRule
     form = TargetingRuleForm
     extra = 0
@@ -72,7 +97,22 @@ class FeatureAdmin(AuditedModelAdmin):
         return super().get_queryset(request).prefetch_related("tags")
 
     def get_readonly_fields(self, request, obj=None):
-        return ["key"] if obj else []
+        readonly = ["key"] if obj else []
+        if not permissions.has(request.user, "catalog.change_tag"):
+            readonly.append("tags")  # tags decide who may edit what: catalog admins move them
+        return readonly
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return permissions.may_change_some_feature(request.user)
+        return permissions.can_change_feature(request.user, obj)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("model_name") == "override" and request.GET.get("field_name") == "feature":
+            # Autocomplete for an override offers only the features this user may grant.
+            queryset = queryset.filter(pk__in=permissions.features_grantable_by(request.user).values("pk"))
+        return queryset, distinct
 
     @admin.display(description="Markets")
     def markets_display(self, obj):
@@ -85,7 +125,7 @@ class FeatureAdmin(AuditedModelAdmin):
     def save_object(self, request, obj, form, reason):
         services.feature_save(
             feature=obj,
-            tags=form.cleaned_data.get("tags"),
+            tags=form.cleaned_data.get("tags") if "tags" in form.cleaned_data else None,
             actor=request.user,
             reason=reason,
             source="admin",
@@ -298,3 +338,61 @@ class TagAdmin(AuditedModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ObjectPermissionAdmin(AuditedModelAdmin):
+    """One-off object permissions (guardian rows): who may edit or grant one object.
+    Only catalog admins hold the model permissions that reach these pages."""
+
+    grantee: str = "user"
+    codenames: tuple[str, ...] = ()
+    list_filter = ["permission"]
+
+    def get_list_display(self, request):
+        extra = ["via_tags"] if self.grantee == "group" else []
+        return ["content_object", self.grantee, "permission", *extra]
+
+    def get_list_select_related(self, request):
+        return ["content_object", self.grantee, "permission"]
+
+    def get_search_fields(self, request):
+        name = "username" if self.grantee == "user" else "name"
+        return ["content_object__key", f"{self.grantee}__{name}"]
+
+    def get_fields(self, request, obj=None):
+        return ["content_object", self.grantee, "permission"]
+
+    def get_autocomplete_fields(self, request):
+        return ["content_object", self.grantee]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "permission":
+            from django.contrib.auth.models import Permission
+
+            target = self.model._meta.get_field("content_object").related_model
+            kwargs["queryset"] = Permission.objects.filter(
+                content_type__app_label=target._meta.app_label, codename__in=self.codenames
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        # A grant is made or withdrawn, never edited into another one.
+        return obj is None and super().has_change_permission(request)
+
+    def save_object(self, request, obj, form, reason):
+        services.object_permission_save(row=obj, actor=request.user, reason=reason, source="admin")
+
+    def delete_object(self, request, obj, reason):
+        services.object_permission_delete(row=obj, actor=request.user, reason=reason, source="admin")
+
+
+@admin.register(FeatureUserPermission)
+class FeatureUserPermissionAdmin(ObjectPermissionAdmin):
+    grantee = "user"
+    codenames = ("change_feature", "grant_feature")
+
+
+@admin.register(FeatureGroupPermission)
+class FeatureGroupPermissionAdmin(ObjectPermissionAdmin):
+    grantee = "group"
+    codenames = ("change_feature", "grant_feature")

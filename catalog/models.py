@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.values import clean_value
@@ -231,3 +232,27 @@ class Entitlement(TrackedModel):
             self.value = clean_value(self.feature, self.value)
         except ValidationError as error:
             raise ValidationError({"value": error.messages}) from error
+
+
+class FeatureUserPermission(UserObjectPermissionBase):
+    """A one-off object permission on one feature for one user (guardian, direct key)."""
+
+    content_object = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="user_permissions")
+
+    history = AuditedHistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "feature permission for a user"
+
+
+class FeatureGroupPermission(GroupObjectPermissionBase):
+    """An object permission on one feature for one group: handed out by the feature's tags
+    (`via_tags`, kept in step by the services) or granted one-off."""
+
+    content_object = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="group_permissions")
+    via_tags = models.BooleanField(default=False, editable=False)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "feature permission for a group"

@@ -1,15 +1,27 @@
-"""Who may change the catalog and who may grant a feature (DESIGN §3).
+"""Who may change the catalog and who may grant a feature (DESIGN §3). The only module, with
+its twin in segments/, that speaks to guardian.
 
-A model permission (held by a role such as Catalog admins) covers every object; an object
-permission held through guardian covers one feature. `None` as the user means a system job
-(migrations, seeding, lifecycle sweeps), which is trusted.
+A model permission held by a role (Catalog admins hold `catalog.change_feature`) covers every
+object; an object permission covers one feature. Tags hand object permissions to their
+groups: each group gets, on each tagged object, the object permissions that match what its
+role does — `grant_feature` for a group that may create overrides (Sales, Support),
+`change_feature` for one that may edit targeting rules (Product), `change_segment` on tagged
+segments for one that may edit segment rules. One-off grants to a user or a group sit beside
+them and survive tag changes. `None` as the user means a system job, which is trusted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Q, QuerySet
+from guardian.core import ObjectPermissionChecker
+
+from audit.writes import delete_audited, save_audited
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -20,22 +32,130 @@ CHANGE_FEATURE = "catalog.change_feature"
 GRANT_FEATURE = "catalog.grant_feature"
 
 
-def _has(user: User | None, perm: str, obj: object | None = None) -> bool:
+def checker(user: User) -> ObjectPermissionChecker:
+    """One guardian checker per user object, so repeated checks in one request (a change
+    page asks several times) cost their queries once."""
+    cached = user.__dict__.get("_entitle_checker")
+    if cached is None:
+        cached = user.__dict__["_entitle_checker"] = ObjectPermissionChecker(user)
+    return cached
+
+
+def has(user: User | None, perm: str, obj: models.Model | None = None) -> bool:
+    """The model permission, or else the object permission on `obj`."""
     if user is None:
         return True
     if not user.is_active:
         return False
-    return user.has_perm(perm) or (obj is not None and user.has_perm(perm, obj))
+    if user.has_perm(perm):
+        return True
+    return obj is not None and obj.pk is not None and checker(user).has_perm(perm.split(".")[1], obj)
+
+
+def objects_permitted(
+    user: User | None,
+    perm: str,
+    queryset: QuerySet,
+    user_model: type[models.Model],
+    group_model: type[models.Model],
+) -> QuerySet:
+    """`queryset` narrowed to the objects `user` holds `perm` on, by model permission or by
+    object permission (as subqueries: no id lists in Python)."""
+    if has(user, perm):
+        return queryset
+    codename = perm.split(".")[1]
+    mine = user_model.objects.filter(user=user, permission__codename=codename).values("content_object")
+    ours = group_model.objects.filter(
+        group__in=user.groups.values("pk"), permission__codename=codename
+    ).values("content_object")
+    return queryset.filter(Q(pk__in=mine) | Q(pk__in=ours))
+
+
+def holds_any(user: User | None, perm: str, user_model, group_model) -> bool:
+    """Whether the user holds `perm` on at least one object (to show a changelist as editable)."""
+    if has(user, perm):
+        return True
+    codename = perm.split(".")[1]
+    return (
+        user_model.objects.filter(user=user, permission__codename=codename).exists()
+        or group_model.objects.filter(
+            group__in=user.groups.values("pk"), permission__codename=codename
+        ).exists()
+    )
+
+
+def group_holds(group: Group, perm: str) -> bool:
+    app_label, codename = perm.split(".")
+    return group.permissions.filter(content_type__app_label=app_label, codename=codename).exists()
+
+
+def feature_perms_for_group(group: Group) -> list[str]:
+    """The object permissions a tag hands `group` on a tagged feature (module docstring)."""
+    perms = []
+    if group_holds(group, "subscriptions.add_override"):
+        perms.append(GRANT_FEATURE)
+    if group_holds(group, "segments.change_targetingrule"):
+        perms.append(CHANGE_FEATURE)
+    return perms
+
+
+def sync_tag_permissions(
+    obj: models.Model,
+    *,
+    group_model: type[models.Model],
+    perms_for_group: Callable[[Group], list[str]],
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> None:
+    """Make the tag-derived group permissions on `obj` match its tags now; one-off grants are
+    left alone. Each row added or removed is recorded in history with the caller's reason."""
+    wanted: set[tuple[int, int]] = set()
+    for tag in obj.tags.prefetch_related("groups"):
+        for group in tag.groups.all():
+            for perm in perms_for_group(group):
+                app_label, codename = perm.split(".")
+                permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                wanted.add((group.pk, permission.pk))
+    existing = {
+        (row.group_id, row.permission_id): row for row in group_model.objects.filter(content_object=obj)
+    }
+    for key, row in existing.items():
+        if row.via_tags and key not in wanted:
+            delete_audited(row, actor=actor, reason=reason, source=source)
+    for group_id, permission_id in wanted - existing.keys():
+        row = group_model(content_object=obj, group_id=group_id, permission_id=permission_id, via_tags=True)
+        save_audited(row, actor=actor, reason=reason, source=source)
+
+
+def sync_feature_permissions(feature: Feature, *, actor: User | None, reason: str, source: str) -> None:
+    from catalog.models import FeatureGroupPermission
+
+    sync_tag_permissions(
+        feature,
+        group_model=FeatureGroupPermission,
+        perms_for_group=feature_perms_for_group,
+        actor=actor,
+        reason=reason,
+        source=source,
+    )
+
+
+def require_retag(user: User | None) -> None:
+    """Tags decide who may edit what, so only those who edit tags (Catalog admins) may move
+    them; otherwise a product manager could tag a feature to empower himself."""
+    if not has(user, "catalog.change_tag"):
+        raise PermissionDenied("Only catalog admins may change tags.")
 
 
 def can_change_feature(user: User | None, feature: Feature | None = None) -> bool:
     """Edit a feature's definition and targeting rules."""
-    return _has(user, CHANGE_FEATURE, feature)
+    return has(user, CHANGE_FEATURE, feature)
 
 
 def can_grant_feature(user: User | None, feature: Feature) -> bool:
     """Grant or revoke the feature on a subscription (an override)."""
-    return _has(user, GRANT_FEATURE, feature)
+    return has(user, GRANT_FEATURE, feature)
 
 
 def require_change_feature(user: User | None, feature: Feature) -> None:
@@ -44,7 +164,7 @@ def require_change_feature(user: User | None, feature: Feature) -> None:
 
 
 def require_add_feature(user: User | None) -> None:
-    if not _has(user, "catalog.add_feature"):
+    if not has(user, "catalog.add_feature"):
         raise PermissionDenied("You may not add features.")
 
 
@@ -54,6 +174,33 @@ def require_grant_feature(user: User | None, feature: Feature) -> None:
 
 
 def require_catalog_perm(user: User | None, action: str, model: str) -> None:
-    """Items, entitlements and tags are edited by holders of the model permission only."""
-    if not _has(user, f"catalog.{action}_{model}"):
+    """Items, entitlements, tags and one-off permissions: holders of the model permission only."""
+    if not has(user, f"catalog.{action}_{model}"):
         raise PermissionDenied(f"You may not {action} {model}s.")
+
+
+def features_changeable_by(user: User | None) -> QuerySet[Feature]:
+    from catalog.models import Feature, FeatureGroupPermission, FeatureUserPermission
+
+    return objects_permitted(
+        user, CHANGE_FEATURE, Feature.objects.all(), FeatureUserPermission, FeatureGroupPermission
+    )
+
+
+def features_grantable_by(user: User | None) -> QuerySet[Feature]:
+    """Active features this user may grant or revoke (for forms and autocomplete)."""
+    from catalog.models import Feature, FeatureGroupPermission, FeatureUserPermission
+
+    return objects_permitted(
+        user,
+        GRANT_FEATURE,
+        Feature.objects.filter(status=Feature.Status.ACTIVE),
+        FeatureUserPermission,
+        FeatureGroupPermission,
+    )
+
+
+def may_change_some_feature(user: User | None) -> bool:
+    from catalog.models import FeatureGroupPermission, FeatureUserPermission
+
+    return holds_any(user, CHANGE_FEATURE, FeatureUserPermission, FeatureGroupPermission)

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
 
 from audit.context import change_context
 from audit.writes import delete_audited, save_audited
@@ -34,9 +34,11 @@ def feature_save(
     else:
         permissions.require_change_feature(actor, feature)
     save_audited(feature, actor=actor, reason=reason, source=source)
-    if tags is not None:
+    if tags is not None and set(tags) != set(feature.tags.all()):
+        permissions.require_retag(actor)
         with change_context(actor=actor, reason=reason, source=source):
             feature.tags.set(tags)
+        permissions.sync_feature_permissions(feature, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
     return feature
 
@@ -126,7 +128,36 @@ def tag_save(
     """Create or change a tag and the groups it empowers."""
     permissions.require_catalog_perm(actor, "add" if tag.pk is None else "change", "tag")
     save_audited(tag, actor=actor, reason=reason, source=source)
-    if groups is not None:
+    if groups is not None and set(groups) != set(tag.groups.all()):
         with change_context(actor=actor, reason=reason, source=source):
             tag.groups.set(groups)
+        from segments.permissions import sync_segment_permissions
+
+        for feature in tag.features.all():
+            permissions.sync_feature_permissions(feature, actor=actor, reason=reason, source=source)
+        for segment in tag.segments.all():
+            sync_segment_permissions(segment, actor=actor, reason=reason, source=source)
     return tag
+
+
+@transaction.atomic
+def object_permission_save(
+    *, row: models.Model, actor: User | None, reason: str, source: str
+) -> models.Model:
+    """A one-off grant of one object permission to one user or group (a guardian row)."""
+    _require_permission_admin(actor, "add", row)
+    save_audited(row, actor=actor, reason=reason, source=source)
+    return row
+
+
+@transaction.atomic
+def object_permission_delete(*, row: models.Model, actor: User | None, reason: str, source: str) -> None:
+    """Withdraw a one-off grant (or a tag-derived one, until the tags are saved again)."""
+    _require_permission_admin(actor, "delete", row)
+    delete_audited(row, actor=actor, reason=reason, source=source)
+
+
+def _require_permission_admin(actor: User | None, action: str, row: models.Model) -> None:
+    meta = type(row)._meta
+    if not permissions.has(actor, f"{meta.app_label}.{action}_{meta.model_name}"):
+        raise PermissionDenied(f"You may not hand out {meta.verbose_name_plural}.")

@@ -12,8 +12,10 @@ from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import AuditedModelAdmin
-from segments import services
-from segments.models import Condition, Segment, SegmentMember
+from catalog import permissions as catalog_permissions
+from catalog.admin import ObjectPermissionAdmin
+from segments import permissions, services
+from segments.models import Condition, Segment, SegmentGroupPermission, SegmentMember, SegmentUserPermission
 
 
 class ConditionForm(forms.ModelForm):
@@ -53,14 +55,39 @@ def _scalar(text: str) -> object:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else text
 
 
-class ConditionInline(TabularInline):
+class SegmentChildInline(TabularInline):
+    """An inline edited by whoever may change the parent segment (tags decide, per object)."""
+
+    def has_add_permission(self, request, obj=None):
+        return (
+            permissions.can_change_segment(request.user, obj)
+            if obj
+            else super().has_add_permission(request, obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return (
+            permissions.can_change_segment(request.user, obj)
+            if obj
+            else super().has_change_permission(request, obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return (
+            permissions.can_change_segment(request.user, obj)
+            if obj
+            else super().has_delete_permission(request, obj)
+        )
+
+
+class ConditionInline(SegmentChildInline):
     model = Condition
     form = ConditionForm
     extra = 0
     verbose_name_plural = "Rules (conditions with the same rule number must all hold; any rule may match)"
 
 
-class SegmentMemberInline(TabularInline):
+class SegmentMemberInline(SegmentChildInline):
     model = SegmentMember
     extra = 0
     per_page = 25
@@ -93,7 +120,15 @@ class SegmentAdmin(AuditedModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        return ["key"] if obj else []
+        readonly = ["key"] if obj else []
+        if not catalog_permissions.has(request.user, "catalog.change_tag"):
+            readonly.append("tags")  # tags decide who may edit what: catalog admins move them
+        return readonly
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return permissions.may_change_some_segment(request.user)
+        return permissions.can_change_segment(request.user, obj)
 
     @admin.display(description="Included")
     def included_count(self, obj):
@@ -113,7 +148,11 @@ class SegmentAdmin(AuditedModelAdmin):
 
     def save_object(self, request, obj, form, reason):
         services.segment_save(
-            segment=obj, tags=form.cleaned_data.get("tags"), actor=request.user, reason=reason, source="admin"
+            segment=obj,
+            tags=form.cleaned_data.get("tags") if "tags" in form.cleaned_data else None,
+            actor=request.user,
+            reason=reason,
+            source="admin",
         )
 
     def delete_object(self, request, obj, reason):
@@ -127,3 +166,15 @@ class SegmentAdmin(AuditedModelAdmin):
 
     def delete_inline(self, request, obj, reason):
         services.segment_part_delete(part=obj, actor=request.user, reason=reason, source="admin")
+
+
+@admin.register(SegmentUserPermission)
+class SegmentUserPermissionAdmin(ObjectPermissionAdmin):
+    grantee = "user"
+    codenames = ("change_segment",)
+
+
+@admin.register(SegmentGroupPermission)
+class SegmentGroupPermissionAdmin(ObjectPermissionAdmin):
+    grantee = "group"
+    codenames = ("change_segment",)

@@ -115,7 +115,7 @@ def validate_condition(attribute: str, op: str, value: object) -> None:
     elif attribute not in ATTRIBUTES:
         raise ValueError(
             f'"{attribute}" is not an attribute a condition can test; use one of '
-            f'{", ".join(ATTRIBUTES)} or traits.<name>.'
+            f"{', '.join(ATTRIBUTES)} or traits.<name>."
         )
     if op not in OPS:
         raise ValueError(f'"{op}" is not an operator; use one of {", ".join(OPS)}.')
@@ -142,9 +142,7 @@ def _validate_single(attribute: str, op: str, value: object) -> None:
     """Refuse one compared value that cannot match the attribute's kind of data."""
     if attribute == COUNTRY:
         if not (isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha()):
-            raise ValueError(
-                f"Countries are two-letter ISO 3166 codes, such as DE; {value!r} is not one."
-            )
+            raise ValueError(f"Countries are two-letter ISO 3166 codes, such as DE; {value!r} is not one.")
     elif attribute == PLAN:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"A plan is named by its key, such as business; {value!r} is not one.")
@@ -154,8 +152,7 @@ def _validate_single(attribute: str, op: str, value: object) -> None:
     elif attribute == STATUS:
         if value not in SUBSCRIPTION_STATUSES:
             raise ValueError(
-                f"{value!r} is not a subscription status; use one of "
-                f"{', '.join(SUBSCRIPTION_STATUSES)}."
+                f"{value!r} is not a subscription status; use one of {', '.join(SUBSCRIPTION_STATUSES)}."
             )
     elif not _is_scalar(value) or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Tag
@@ -128,3 +129,27 @@ class TargetingRule(TrackedModel):
             self.value = clean_value(self.feature, self.value)
         except ValidationError as error:
             raise ValidationError({"value": error.messages}) from error
+
+
+class SegmentUserPermission(UserObjectPermissionBase):
+    """A one-off object permission on one segment for one user (guardian, direct key)."""
+
+    content_object = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="user_permissions")
+
+    history = AuditedHistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "segment permission for a user"
+
+
+class SegmentGroupPermission(GroupObjectPermissionBase):
+    """An object permission on one segment for one group: from the segment's tags
+    (`via_tags`) or granted one-off."""
+
+    content_object = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="group_permissions")
+    via_tags = models.BooleanField(default=False, editable=False)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "segment permission for a group"

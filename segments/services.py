@@ -38,9 +38,11 @@ def segment_save(
     else:
         permissions.require_change_segment(actor, segment)
     save_audited(segment, actor=actor, reason=reason, source=source)
-    if tags is not None:
+    if tags is not None and set(tags) != set(segment.tags.all()):
+        catalog_permissions.require_retag(actor)
         with change_context(actor=actor, reason=reason, source=source):
             segment.tags.set(tags)
+        permissions.sync_segment_permissions(segment, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
     return segment
 

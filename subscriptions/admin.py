@@ -6,17 +6,21 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import TabularInline
+from unfold.decorators import action
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
 from catalog.forms import ValueField
+from catalog.permissions import features_grantable_by
 from catalog.values import display_value
 from subscriptions import selectors, services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions.permissions import can_override
 
 
 def resolved_table(customer: Customer) -> str:
@@ -121,14 +125,53 @@ class OverrideForm(forms.ModelForm):
 
 
 class OverrideInline(TabularInline):
+    """Overrides of the features this user may grant: editable."""
+
     model = Override
     form = OverrideForm
     extra = 0
     autocomplete_fields = ["feature"]
-    verbose_name_plural = "Overrides (grant or revoke one feature for a while)"
+    verbose_name_plural = "Overrides you may change (grant or revoke one feature for a while)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("feature", "subscription")
+        grantable = features_grantable_by(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(feature__in=grantable)
+            .select_related("feature", "subscription")
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "feature":
+            kwargs["queryset"] = features_grantable_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OtherOverrideInline(TabularInline):
+    """Overrides of features this user may not grant: shown, never editable."""
+
+    model = Override
+    fields = ["feature", "effect", "value", "valid_from", "valid_until"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Other overrides (features you may not grant: read-only)"
+
+    def get_queryset(self, request):
+        grantable = features_grantable_by(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(feature__in=grantable)
+            .select_related("feature", "subscription")
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class SubscriptionForm(AuditedModelForm):
@@ -153,7 +196,8 @@ class SubscriptionAdmin(AuditedModelAdmin):
     search_fields = ["external_id", "customer__external_id", "customer__name"]
     list_select_related = ["customer", "plan"]
     autocomplete_fields = ["customer", "plan"]
-    inlines = [AddonInline, OverrideInline]
+    inlines = [AddonInline, OverrideInline, OtherOverrideInline]
+    actions_detail = ["grant_or_revoke"]
     readonly_fields = ["resolved_entitlements"]
 
     def get_fieldsets(self, request, obj=None):
@@ -170,6 +214,17 @@ class SubscriptionAdmin(AuditedModelAdmin):
     @admin.display(description="What the customer has now")
     def resolved_entitlements(self, obj):
         return resolved_table(obj.customer)
+
+    @action(description="Grant or revoke a feature", url_path="grant", permissions=["grant"])
+    def grant_or_revoke(self, request, object_id):
+        # Overrides are added on their own form, so Support (who may not edit the
+        # subscription itself) can grant the features tagged for it.
+        return HttpResponseRedirect(
+            reverse("admin:subscriptions_override_add") + f"?subscription={object_id}"
+        )
+
+    def has_grant_permission(self, request, object_id=None):
+        return request.user.has_perm("subscriptions.add_override")
 
     def save_object(self, request, obj, form, reason):
         services.subscription_save(subscription=obj, actor=request.user, reason=reason, source="admin")
@@ -259,6 +314,21 @@ class OverrideAdmin(AuditedModelAdmin):
         if obj.valid_until and obj.valid_until <= now:
             return "ended"
         return "live"
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return super().has_change_permission(request)
+        return can_override(request.user, "change", obj.feature)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            return super().has_delete_permission(request)
+        return can_override(request.user, "delete", obj.feature)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "feature":
+            kwargs["queryset"] = features_grantable_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @reason_action("End the selected overrides now")
     def end_now(self, request, queryset, reason):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 
 from catalog import permissions as catalog_permissions
 
@@ -40,17 +39,3 @@ def require_override(user: User | None, action: str, feature: Feature) -> None:
     """Add, change or delete an override of `feature`."""
     require(user, action, "override")
     catalog_permissions.require_grant_feature(user, feature)
-
-
-def features_grantable_by(user: User | None) -> QuerySet[Feature]:
-    """Features this user may grant or revoke, as a queryset (for forms and autocomplete)."""
-    from guardian.shortcuts import get_objects_for_user
-
-    from catalog.models import Feature
-
-    features = Feature.objects.filter(status=Feature.Status.ACTIVE)
-    if user is None or user.has_perm(catalog_permissions.GRANT_FEATURE):
-        return features
-    return get_objects_for_user(
-        user, catalog_permissions.GRANT_FEATURE, klass=features, accept_global_perms=False
-    )

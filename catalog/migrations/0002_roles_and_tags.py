@@ -1,5 +1,6 @@
-"""Create the staff roles and the starting tags (DESIGN §3). The tags' history rows are
-written here by hand: a migration runs outside any change context, but still says why."""
+"""Create the staff roles and the starting tags (DESIGN §3), with the object permissions the
+tags hand out. A migration runs outside any change context, so the history and audit rows
+are written here by hand — still with a reason."""
 
 import uuid
 
@@ -38,8 +39,8 @@ def create_roles_and_tags(apps, schema_editor):
         tag.groups.add(Group.objects.get(name=role))
         if created:
             row = HistoricalTag.objects.create(
-                id=tag.pk, key=tag.key, name=tag.name, history_date=timezone.now(),
-                history_type="+", history_change_reason=REASON, source="shell", request_id=request_id,
+                id=tag.pk, key=tag.key, name=tag.name, history_date=timezone.now(), history_type="+",
+                history_change_reason=REASON, source="shell", request_id=request_id,
             )
             AuditEntry.objects.create(
                 history_date=row.history_date, source="shell", request_id=request_id, reason=REASON,
@@ -52,7 +53,7 @@ def create_roles_and_tags(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0001_initial"),
-        ("audit", "0001_audit_log"),
+        ("audit", "0001_initial"),
         ("segments", "0001_initial"),
         ("subscriptions", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),

@@ -16,13 +16,16 @@ INSTALLED_APPS = [
     "unfold.contrib.import_export",
     "unfold.contrib.guardian",
     "unfold.contrib.simple_history",
-    "django.contrib.admin",
+    "config.admin.EntitleAdminConfig",  # django.contrib.admin with staff MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_countries",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "guardian",
     "simple_history",
     "import_export",
@@ -45,8 +48,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,6 +100,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -112,6 +118,15 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Staff accounts: lock out after repeated failures (django-axes), optional TOTP (django-otp).
+ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", False)
+AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+OTP_TOTP_ISSUER = "Entitle"
 
 from config.settings.celery import *  # noqa: E402, F403
 from config.settings.drf import *  # noqa: E402, F403

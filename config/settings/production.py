@@ -6,6 +6,7 @@ SECRET_KEY = env.required("SECRET_KEY")  # noqa: F405
 env.required("ALLOWED_HOSTS")  # noqa: F405
 ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS")  # noqa: F405
 DEBUG = False
+ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", True)  # noqa: F405
 
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
