@@ -18,7 +18,9 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from audit.models import AuditEntry
+from audit.admin_base import AuditedModelAdmin, reason_action
+from audit.models import AuditEntry, ScheduledChange
+from audit.scheduling import cancel_change
 
 
 class _Echo:
@@ -163,3 +165,53 @@ class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
 @admin.register(Group)
 class RoleAdmin(BaseGroupAdmin, ModelAdmin):
     pass
+
+
+@admin.register(ScheduledChange)
+class ScheduledChangeAdmin(AuditedModelAdmin):
+    """Writes waiting for their time. Created from the API or from the "schedule this change
+    for…" choice on change forms; here they are watched and canceled."""
+
+    list_display = ["id", "effective_at", "method", "path", "status", "created_by", "reason_html", "error"]
+    list_filter = ["status", ("effective_at", RangeDateTimeFilter), "method", "created_by"]
+    list_filter_submit = True
+    search_fields = ["path", "reason", "error"]
+    list_select_related = ["created_by"]
+    readonly_fields = [
+        "method",
+        "path",
+        "body",
+        "effective_at",
+        "reason",
+        "created_by",
+        "status",
+        "error",
+        "applied_at",
+        "created_at",
+    ]
+    actions = ["cancel"]
+    ordering = ["-effective_at"]
+
+    def has_add_permission(self, request):
+        return False  # scheduled from a change form or the API, never written by hand
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("audit.view_scheduledchange")
+
+    @admin.display(description="Reason")
+    def reason_html(self, change):
+        return format_html("{}", urlize(change.reason, nofollow=True, autoescape=True))
+
+    @reason_action("Cancel the selected scheduled changes", permissions=("cancel",))
+    def cancel(self, request, queryset, reason):
+        canceled = 0
+        for change in queryset:
+            cancel_change(change=change, actor=request.user, reason=reason, source="admin")
+            canceled += 1
+        self.message_user(request, f"Canceled {canceled} scheduled change(s).")

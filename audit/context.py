@@ -45,7 +45,8 @@ def change_context(*, actor: User | None, reason: str, source: str) -> Iterator[
     """Run the enclosed writes as `actor`, for `reason`, from `source`.
 
     Nested contexts share the outer request id, so one admin save or one API call is one
-    request in the audit log.
+    request in the audit log, and the outer source: a scheduled change replayed through an
+    API view by a Celery task is recorded as coming from the task.
     """
     reason = normalize_reason(reason)
     if not reason:
@@ -54,6 +55,7 @@ def change_context(*, actor: User | None, reason: str, source: str) -> Iterator[
         raise ValueError(f"Unknown change source {source!r}.")
     outer = _current.get()
     request_id = (outer.request_id if outer else None) or _request_id.get() or uuid.uuid4()
+    source = outer.source if outer else source
     token = _current.set(ChangeContext(actor, reason, source, request_id))
     try:
         yield _current.get()  # type: ignore[misc]

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from audit.history import AuditedHistoricalRecords, TrackedModel
+
 
 class AuditEntry(models.Model):
     """Who changed which object, when, from where, why, and what changed. Written by
@@ -43,3 +45,38 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.object_repr}"
+
+
+class ScheduledChange(TrackedModel):
+    """A write to make later: the API request to replay (any write the API can make), when,
+    why and by whom. Swept by Celery beat and applied exactly once, through the same views,
+    services, validation and permission checks as the immediate write, as its author."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    body = models.JSONField(null=True, blank=True)
+    effective_at = models.DateTimeField()
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["effective_at", "id"]
+        indexes = [
+            # The sweep's query: due pending changes, oldest first.
+            models.Index(fields=["effective_at"], condition=models.Q(status="pending"), name="scheduled_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} at {self.effective_at:%Y-%m-%d %H:%M}"

@@ -237,7 +237,7 @@ def _decide(
     markets = {market.upper() for market in feature.markets}
     if markets and (customer.country or "").upper() not in markets:
         # Geography is never bypassed: nothing below, not even an override, may reach here.
-        pass
+        return _off(feature, SOURCE_MARKET)
     return (
         _from_overrides(feature, moment)
         or _from_targeting(feature, segments, moment)

@@ -166,3 +166,27 @@ def override_delete(*, override: Override, actor: User | None, reason: str, sour
     customer_id = override.subscription.customer_id
     delete_audited(override, actor=actor, reason=reason, source=source)
     revisions.customers_changed([customer_id])
+
+
+def expire_ended_trials(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Trialing subscriptions past `trial_ends_at` become `expired`, each recorded in history
+    with a system reason. Resolution already stops serving them at the trial's end; this
+    makes the status say so. Claimed with SKIP LOCKED, so several workers may run it."""
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Subscription.objects.select_for_update(skip_locked=True)
+                .filter(status=Subscription.Status.TRIALING, trial_ends_at__lte=now)
+                .order_by("trial_ends_at")[:batch]
+            )
+            for subscription in due:
+                subscription.status = Subscription.Status.EXPIRED
+                reason = (
+                    f"Trial ended at {subscription.trial_ends_at:%Y-%m-%d %H:%M} UTC: expired automatically."
+                )
+                subscription_save(subscription=subscription, actor=None, reason=reason, source="task")
+        expired += len(due)
+        if len(due) < batch:
+            return expired

@@ -53,7 +53,7 @@ def create_roles_and_tags(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0001_initial"),
-        ("audit", "0001_initial"),
+        ("audit", "0002_scheduled_changes"),
         ("segments", "0001_initial"),
         ("subscriptions", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),

@@ -27,4 +27,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SWEEP_SECONDS = env.integer("ENTITLE_SWEEP_SECONDS", 10)
+# Periodic sweeps (beat). Scheduled changes are rows, never long ETAs (NOTES.md).
+CELERY_BEAT_SCHEDULE = {
+    "apply-due-scheduled-changes": {
+        "task": "audit.sweep_scheduled_changes",
+        "schedule": float(env.integer("ENTITLE_SWEEP_SECONDS", 10)),
+    },
+    "expire-ended-trials": {"task": "subscriptions.expire_trials", "schedule": 60.0},
+    "flush-check-counts": {"task": "api.flush_check_counts", "schedule": 60.0},
+}

@@ -43,7 +43,7 @@ def test_support_journey__streamfan_searched__resolved_entitlements_show_overrid
     inherited = resolved.get_by_test_id("inherited-entitlements")
     streams = inherited.locator('tr[data-feature="max-simultaneous-streams"]').locator("td")
     expect(streams.nth(0)).to_have_text("max-simultaneous-streams")
-    expect(streams.nth(1)).to_have_text("2")
+    expect(streams.nth(1)).to_have_text("1")
     expect(streams.nth(2)).to_have_text("plan:streaming-standard")
     # What the override answers is not listed again as inherited.
     expect(inherited.locator('tr[data-feature="4k-streaming"]')).to_have_count(0)
