@@ -37,6 +37,21 @@ class AuditedHistoricalRecords(HistoricalRecords):
         cls._history_records = self  # lets the audit log find the tracked fields
         super().contribute_to_class(cls, name)
 
+    def finalize(self, sender, **kwargs):
+        super().finalize(sender, **kwargs)
+        if sender is self.cls:
+            # Refuse before the row is written: Django sends post_save after the write and
+            # outside any transaction, so refusing only there would leave an unrecorded row.
+            models.signals.pre_save.connect(self.pre_save, sender=sender, weak=False)
+
+    def pre_save(self, instance, raw=False, **kwargs):
+        if not raw:
+            require_context(instance)
+
+    def pre_delete(self, instance, **kwargs):
+        require_context(instance)
+        super().pre_delete(instance, **kwargs)
+
     def post_save(self, instance, created, using=None, **kwargs):
         # Saving an unchanged object records nothing: compare with the values loaded from
         # the database (TrackedModel keeps them), which costs no query.
@@ -45,12 +60,7 @@ class AuditedHistoricalRecords(HistoricalRecords):
         super().post_save(instance, created, using=using, **kwargs)
 
     def create_historical_record(self, instance, history_type, using=None):
-        context = current()
-        if context is None:
-            raise ChangeReasonRequired(
-                f"{instance._meta.verbose_name} {instance.pk} was written without a change "
-                "reason: open audit.context.change_context(actor=..., reason=..., source=...)."
-            )
+        context = require_context(instance)
         instance._history_user = context.actor
         instance._change_reason = context.reason
         super().create_historical_record(instance, history_type, using=using)
@@ -60,9 +70,21 @@ class AuditedHistoricalRecords(HistoricalRecords):
     def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs):
         # Remember what the relation held before the change, for the audit log's old → new.
         if action in ("pre_add", "pre_remove", "pre_clear"):
+            require_context(instance)
             field = instance._meta.get_field(attr)
             instance._m2m_before = (field.verbose_name, _related_labels(getattr(instance, attr).all()))
         super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+
+
+def require_context(instance: models.Model):
+    """The change context in force, or ChangeReasonRequired: no tracked write without a reason."""
+    context = current()
+    if context is None:
+        raise ChangeReasonRequired(
+            f"{instance._meta.verbose_name} {instance.pk or '(new)'} would be written without a change "
+            "reason: open audit.context.change_context(actor=..., reason=..., source=...)."
+        )
+    return context
 
 
 def _related_labels(queryset) -> list[str]:

@@ -346,14 +346,16 @@ class ObjectPermissionAdmin(AuditedModelAdmin):
 
     grantee: str = "user"
     codenames: tuple[str, ...] = ()
-    list_filter = ["permission"]
+    # By codename: a filter on the permission itself would name every permission of the
+    # site, each with a query for its content type.
+    list_filter = ["permission__codename"]
 
     def get_list_display(self, request):
         extra = ["via_tags"] if self.grantee == "group" else []
         return ["content_object", self.grantee, "permission", *extra]
 
     def get_list_select_related(self, request):
-        return ["content_object", self.grantee, "permission"]
+        return ["content_object", self.grantee, "permission__content_type"]
 
     def get_search_fields(self, request):
         name = "username" if self.grantee == "user" else "name"

@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
+from guardian.managers import GroupObjectPermissionManager, UserObjectPermissionManager
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from audit.history import AuditedHistoricalRecords, TrackedModel
+from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySet
 from catalog.values import clean_value
 
 
@@ -239,6 +240,7 @@ class FeatureUserPermission(UserObjectPermissionBase):
 
     content_object = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="user_permissions")
 
+    objects = UserObjectPermissionManager.from_queryset(TrackedQuerySet)()
     history = AuditedHistoricalRecords()
 
     class Meta(UserObjectPermissionBase.Meta):
@@ -252,6 +254,7 @@ class FeatureGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="group_permissions")
     via_tags = models.BooleanField(default=False, editable=False)
 
+    objects = GroupObjectPermissionManager.from_queryset(TrackedQuerySet)()
     history = AuditedHistoricalRecords()
 
     class Meta(GroupObjectPermissionBase.Meta):

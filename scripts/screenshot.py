@@ -61,6 +61,9 @@ def main(base_url: str = "http://127.0.0.1:8000") -> None:
             page.get_by_role("link", name=CUSTOMER, exact=True).click()
             page.get_by_test_id("resolved-entitlements").first.wait_for()
             page.wait_for_load_state("networkidle")
+            # The form's button bar is sticky at the viewport's bottom; a full-page capture would
+            # freeze it mid-page over the content, so it sits where the form ends for the picture.
+            page.add_style_tag(content="#submit-row { position: static !important; }")
             page.screenshot(path=str(OUTPUT), full_page=True)
         finally:
             browser.close()

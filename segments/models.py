@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from guardian.managers import GroupObjectPermissionManager, UserObjectPermissionManager
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from audit.history import AuditedHistoricalRecords, TrackedModel
+from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySet
 from catalog.models import Feature, Tag
 from catalog.values import clean_value
 from segments import matching
@@ -136,6 +137,7 @@ class SegmentUserPermission(UserObjectPermissionBase):
 
     content_object = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="user_permissions")
 
+    objects = UserObjectPermissionManager.from_queryset(TrackedQuerySet)()
     history = AuditedHistoricalRecords()
 
     class Meta(UserObjectPermissionBase.Meta):
@@ -149,6 +151,7 @@ class SegmentGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="group_permissions")
     via_tags = models.BooleanField(default=False, editable=False)
 
+    objects = GroupObjectPermissionManager.from_queryset(TrackedQuerySet)()
     history = AuditedHistoricalRecords()
 
     class Meta(GroupObjectPermissionBase.Meta):

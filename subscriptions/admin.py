@@ -42,6 +42,25 @@ def resolved_table(customer: Customer) -> str:
     )
 
 
+def _resolved_table_once(obj, customer: Customer) -> str:
+    """The table, computed once per page: unfold reads a read-only field's contents several
+    times while rendering it, and each reading would resolve the customer again."""
+    if not hasattr(obj, "_resolved_table"):
+        obj._resolved_table = resolved_table(customer)
+    return obj._resolved_table
+
+
+def with_resolved_section(fieldsets: list, obj, title: str) -> list:
+    """The resolved table in a section of its own, second on the page (and nowhere else)."""
+    fieldsets = [
+        (name, {**options, "fields": [f for f in options["fields"] if f != "resolved_entitlements"]})
+        for name, options in fieldsets
+    ]
+    if obj is not None:
+        fieldsets.insert(1, (title, {"fields": ["resolved_entitlements"]}))
+    return fieldsets
+
+
 class SubscriptionSummaryInline(TabularInline):
     """A customer's subscriptions, read-only here: each links to its own page."""
 
@@ -87,17 +106,14 @@ class CustomerAdmin(AuditedModelAdmin):
     readonly_fields = ["resolved_entitlements"]
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None:
-            fieldsets.insert(1, ("Resolved entitlements", {"fields": ["resolved_entitlements"]}))
-        return fieldsets
+        return with_resolved_section(super().get_fieldsets(request, obj), obj, "Resolved entitlements")
 
     def get_readonly_fields(self, request, obj=None):
         return ["external_id", "resolved_entitlements"] if obj else []
 
     @admin.display(description="What this customer has now")
     def resolved_entitlements(self, obj):
-        return resolved_table(obj)
+        return _resolved_table_once(obj, obj)
 
     def save_object(self, request, obj, form, reason):
         services.customer_save(customer=obj, actor=request.user, reason=reason, source="admin")
@@ -201,19 +217,16 @@ class SubscriptionAdmin(AuditedModelAdmin):
     readonly_fields = ["resolved_entitlements"]
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None:
-            fieldsets.insert(
-                1, ("Resolved entitlements of the customer", {"fields": ["resolved_entitlements"]})
-            )
-        return fieldsets
+        return with_resolved_section(
+            super().get_fieldsets(request, obj), obj, "Resolved entitlements of the customer"
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return ["external_id", "customer", "resolved_entitlements"] if obj else []
 
     @admin.display(description="What the customer has now")
     def resolved_entitlements(self, obj):
-        return resolved_table(obj.customer)
+        return _resolved_table_once(obj, obj.customer)
 
     @action(description="Grant or revoke a feature", url_path="grant", permissions=["grant"])
     def grant_or_revoke(self, request, object_id):

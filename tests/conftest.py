@@ -10,8 +10,13 @@ from audit.context import change_context
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Each test starts with an empty cache (the test settings give this run its own prefix)."""
-    cache.clear()
+    """Each test starts with an empty cache. Only this run's keys are removed (the test
+    settings give each run its own prefix): FLUSHDB would wipe other runs' keys too."""
+    client = cache._cache.get_client(write=True)
+    prefix = cache.make_key("")
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
     yield
 
 

@@ -27,6 +27,7 @@ class AuditedFactory(DjangoModelFactory):
 
     class Meta:
         abstract = True
+        skip_postgeneration_save = True  # the hooks save what they change, audited
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

@@ -118,6 +118,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Staff accounts: lock out after repeated failures (django-axes), optional TOTP (django-otp).
 ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", False)

@@ -1,17 +1,45 @@
-"""Django REST framework and the OpenAPI schema."""
+"""Django REST framework, the OpenAPI schema, and the API's own knobs (keys, throttling,
+body size, the check endpoint's caches)."""
+
+from config import env
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.KeyRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.EntitleAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.OrjsonParser"],
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+    # Times are ISO 8601 in UTC (DESIGN §6): with TIME_ZONE = "UTC" DRF writes them with a "Z".
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": False,
 }
+
+# A body above 1 MiB is refused (413) before it is parsed; Django's own forms use the same limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Requests per minute and per key, unless the key sets its own `rate_limit`.
+API_RATE_PER_MINUTE = env.integer("API_RATE_PER_MINUTE", 60_000)
+# Resolved answers kept in each web process (an LRU in front of the shared cache).
+API_SNAPSHOTS_IN_MEMORY = env.integer("API_SNAPSHOTS_IN_MEMORY", 20_000)
+# Longest a resolved snapshot stays in the shared cache when nothing ends it sooner.
+API_SNAPSHOT_TTL = env.integer("API_SNAPSHOT_TTL", 24 * 3600)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Entitle API",
-    "DESCRIPTION": "Entitlement checks for applications and catalog writes for billing sync.",
+    "DESCRIPTION": (
+        "Entitlement checks for applications and catalog writes for billing sync.\n\n"
+        "Authenticate with `Authorization: Api-Key <key>`. Every write needs a `X-Change-Reason` "
+        "header, recorded in history. Errors are `{\"detail\": ..., \"code\": ...}`, or DRF's "
+        "field errors for an invalid body. Times are ISO 8601 in UTC."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }

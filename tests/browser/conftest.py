@@ -1,13 +1,14 @@
 """The Playwright harness for admin journeys: Debian's Chromium against pytest-django's live_server.
 
-Every browser test is marked ``@pytest.mark.browser``. Groups and tags come from a data migration,
-which the flush after a transactional test would wipe: ``demo_live`` asks for a serialized
-rollback so each journey starts from the migrated database again (NOTES.md "Browser tests").
+Every browser test is marked ``@pytest.mark.browser`` (NOTES.md "Browser tests"). The role groups
+and tags come from a data migration, and a transactional test ends by emptying every table:
+``demo_live`` asks for a serialized rollback, so each journey starts from the migrated database.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -31,7 +32,7 @@ TIMEOUT_MS = 5_000
 
 
 @pytest.fixture(scope="session")
-def browser() -> Browser:
+def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -39,7 +40,7 @@ def browser() -> Browser:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Page:
+def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (no cookies, no session) for each test."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
