@@ -6,38 +6,38 @@ these are only the model-level rights each role needs to reach the pages at all.
 
 ROLE_SALES, ROLE_SUPPORT, ROLE_PRODUCT, ROLE_CATALOG = "Sales", "Support", "Product", "Catalog admins"
 
-_VIEW_ALL = (
-    [("catalog", m, "view") for m in ("feature", "item", "entitlement", "tag")]
-    + [("segments", m, "view") for m in ("segment", "segmentmember", "condition", "targetingrule")]
-    + [("subscriptions", m, "view") for m in ("customer", "subscription", "subscriptionaddon", "override")]
-)
 
-_OVERRIDES = [("subscriptions", "override", a) for a in ("add", "change", "delete")]
+def _perms(app: str, models: tuple[str, ...], actions: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    return [(app, model, action) for model in models for action in actions]
+
+
+_VIEW_ALL = (
+    _perms("catalog", ("feature", "item", "entitlement", "tag"), ("view",))
+    + _perms("segments", ("segment", "segmentmember", "condition", "targetingrule"), ("view",))
+    + _perms("subscriptions", ("customer", "subscription", "subscriptionaddon", "override"), ("view",))
+    + _perms("audit", ("auditentry", "scheduledchange"), ("view",))
+)
+_OVERRIDES = _perms("subscriptions", ("override",), ("add", "change", "delete"))
 
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
     ROLE_SALES: _VIEW_ALL
     + _OVERRIDES
-    + [
-        ("subscriptions", m, a)
-        for m in ("customer", "subscription", "subscriptionaddon")
-        for a in ("add", "change")
-    ]
-    + [("subscriptions", "subscriptionaddon", "delete")],
+    + _perms("subscriptions", ("customer", "subscription", "subscriptionaddon"), ("add", "change"))
+    + _perms("subscriptions", ("subscriptionaddon",), ("delete",)),
     ROLE_SUPPORT: _VIEW_ALL + _OVERRIDES,
     ROLE_PRODUCT: _VIEW_ALL
-    + [("segments", "segment", "add")]
-    + [
-        ("segments", m, a)
-        for m in ("segmentmember", "condition", "targetingrule")
-        for a in ("add", "change", "delete")
-    ],
+    + _perms("segments", ("segment",), ("add",))
+    + _perms("segments", ("segmentmember", "condition", "targetingrule"), ("add", "change", "delete")),
     ROLE_CATALOG: _VIEW_ALL
-    + [
-        ("catalog", m, a)
-        for m in ("feature", "item", "entitlement", "tag")
-        for a in ("add", "change", "delete")
-    ]
-    + [("segments", "targetingrule", a) for a in ("add", "change", "delete")],
+    + _perms("catalog", ("feature", "item", "entitlement", "tag"), ("add", "change", "delete"))
+    + _perms("segments", ("targetingrule",), ("add", "change", "delete"))
+    # Only catalog admins hand out one-off object permissions.
+    + _perms(
+        "catalog", ("featureuserpermission", "featuregrouppermission"), ("add", "change", "delete", "view")
+    )
+    + _perms(
+        "segments", ("segmentuserpermission", "segmentgrouppermission"), ("add", "change", "delete", "view")
+    ),
 }
 
 # Tags that exist from the start, each empowering the group of the same name.
