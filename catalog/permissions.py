@@ -75,13 +75,16 @@ def holds_any(user: User | None, perm: str, user_model, group_model) -> bool:
     """Whether the user holds `perm` on at least one object (to show a changelist as editable)."""
     if has(user, perm):
         return True
-    codename = perm.split(".")[1]
-    return (
-        user_model.objects.filter(user=user, permission__codename=codename).exists()
-        or group_model.objects.filter(
-            group__in=user.groups.values("pk"), permission__codename=codename
-        ).exists()
-    )
+    memo = user.__dict__.setdefault("_entitle_holds_any", {})  # asked several times per page
+    if perm not in memo:
+        codename = perm.split(".")[1]
+        memo[perm] = (
+            user_model.objects.filter(user=user, permission__codename=codename).exists()
+            or group_model.objects.filter(
+                group__in=user.groups.values("pk"), permission__codename=codename
+            ).exists()
+        )
+    return memo[perm]
 
 
 def group_holds(group: Group, perm: str) -> bool:
