@@ -8,6 +8,7 @@ by every row of one request. A tracked model written outside a change context ra
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.db import models
@@ -122,7 +123,7 @@ def field_changes(instance: models.Model, records: HistoricalRecords, history_ty
             old, new = current, None
         else:
             old, new = loaded.get(field.attname, current), current
-            if old == new:
+            if _same(field, old, new):
                 continue
         if field.is_relation and history_type == "~":
             old = str(field.related_model._base_manager.filter(pk=old).first() or old) if old else None
@@ -170,9 +171,26 @@ def _has_changes(instance: models.Model, records: HistoricalRecords) -> bool:
     if loaded is None:
         return True
     return any(
-        loaded.get(field.attname) != getattr(instance, field.attname)
+        not _same(field, loaded.get(field.attname), getattr(instance, field.attname))
         for field in records.fields_included(instance)
     )
+
+
+def _same(field: models.Field, old: Any, new: Any) -> bool:
+    """Whether two values of `field` would be stored alike: a multiple CountryField loads as
+    "GB,IE" but reads as a list of countries."""
+    if old == new:
+        return True
+    try:
+        return field.get_prep_value(old) == field.get_prep_value(new)
+    except (TypeError, ValueError):
+        return False
+
+
+def _snapshot(value: Any) -> Any:
+    """A loaded value kept apart from the instance's own: a JSON list or dict changed in
+    place must still read as a change."""
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value
 
 
 class TrackedQuerySet(models.QuerySet):
@@ -207,10 +225,12 @@ class TrackedModel(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        instance._loaded_values = {
+            name: _snapshot(value) for name, value in zip(field_names, values, strict=True)
+        }
         return instance
 
     def remember_loaded_values(self) -> None:
         self._loaded_values = {
-            field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields
+            field.attname: _snapshot(getattr(self, field.attname)) for field in self._meta.concrete_fields
         }

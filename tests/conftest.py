@@ -33,3 +33,18 @@ def demo(db):
     from django.core.management import call_command
 
     call_command("seed_demo", verbosity=0)
+
+
+@pytest.fixture
+def restore_roles():
+    """Transactional tests (live server, Celery workers) start from empty tables: put back what
+    the data migration made (roles and starting tags), in a change context as any write."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("catalog.migrations.0002_roles_and_tags")
+    with change_context(
+        actor=None, reason="Test setup: roles and tags of the data migration.", source="shell"
+    ):
+        migration.create_roles_and_tags(apps, None)

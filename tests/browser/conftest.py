@@ -2,7 +2,7 @@
 
 Every browser test is marked ``@pytest.mark.browser`` (NOTES.md "Browser tests"). The role groups
 and tags come from a data migration, and a transactional test ends by emptying every table:
-``demo_live`` asks for a serialized rollback, so each journey starts from the migrated database.
+``demo_live`` puts them back (``restore_roles``), so each journey starts from the migrated state.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def demo_live(django_db_serialized_rollback, transactional_db, live_server):
+def demo_live(transactional_db, live_server, restore_roles):
     """The DESIGN §9 demo catalogue, loaded by the real command, committed for live_server."""
     from django.core.management import call_command
 
