@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -55,7 +56,7 @@ def test_support__grants_override_with_linked_reason__finds_it_in_audit_log_and_
     # And the CSV export of the filtered list holds it.
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert [r["user"] for r in rows] == ["support"]
     assert rows[0]["reason"] == "Upgrade promised in https://tickets.example/T-42"
     assert "email+chat" in rows[0]["changes"]
