@@ -197,9 +197,7 @@ class UserFactory(DjangoModelFactory):
     @factory.post_generation
     def groups(obj, create, extracted, **kwargs):
         if create and extracted:
-            obj.groups.set(
-                g if isinstance(g, Group) else Group.objects.get(name=g) for g in extracted
-            )
+            obj.groups.set(g if isinstance(g, Group) else Group.objects.get(name=g) for g in extracted)
 
 
 class SuperuserFactory(UserFactory):

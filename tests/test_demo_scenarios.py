@@ -37,9 +37,7 @@ def resolve(external_id: str, *, now=None) -> dict[str, Answer]:
 def from_plans(answers: dict[str, Answer]) -> dict[str, object]:
     """The features a customer has through its plans and add-ons, with their values."""
     return {
-        key: a.value
-        for key, a in answers.items()
-        if a.enabled and a.source.startswith(("plan:", "addon:"))
+        key: a.value for key, a in answers.items() if a.enabled and a.source.startswith(("plan:", "addon:"))
     }
 
 
@@ -184,9 +182,7 @@ def test_prospect__no_subscription__everything_off_by_default(demo):
 
     assert [key for key, a in answers.items() if a.enabled] == []
     # Sweden is outside live-sports' markets, which is checked before anything else.
-    assert {key: a.source for key, a in answers.items() if a.source != "default"} == {
-        "live-sports": "market"
-    }
+    assert {key: a.source for key, a in answers.items() if a.source != "default"} == {"live-sports": "market"}
 
 
 def test_seed_demo__run_a_second_time__creates_no_rows_and_no_history(demo):
