@@ -154,8 +154,8 @@ def resolve_feature(
 
 
 def subscription_phase(sub: SubscriptionSpec, at: datetime) -> str:
-    """"live" while trialing before `trial_ends_at`, active, or past_due within `grace_days` of
-    `past_due_since` (unknown: within); "delinquent" when past_due beyond it; else "dead"."""
+    """A subscription is "live" while trialing before `trial_ends_at`, active, or past_due within
+    `grace_days` of `past_due_since` (unknown: within); "delinquent" past that; else "dead"."""
     if sub.status == ACTIVE:
         return LIVE
     if sub.status == TRIALING:
@@ -195,9 +195,7 @@ def boundaries(customer: CustomerState, after: datetime) -> list[datetime]:
             instants.add(grace_end)
         if sub.status in (TRIALING, ACTIVE, PAST_DUE):
             for override in sub.overrides:
-                instants.update(
-                    t for t in (override.valid_from, override.valid_until) if t is not None
-                )
+                instants.update(t for t in (override.valid_from, override.valid_until) if t is not None)
     return sorted(t for t in instants if t > after)
 
 
@@ -449,9 +447,7 @@ class _Timeline:
 
     __slots__ = ("_instants", "_moments", "customer", "segments")
 
-    def __init__(
-        self, customer: CustomerState, segments: Mapping[str, SegmentSpec], now: datetime
-    ) -> None:
+    def __init__(self, customer: CustomerState, segments: Mapping[str, SegmentSpec], now: datetime) -> None:
         self.customer = customer
         self.segments = segments
         self._instants = [now, *boundaries(customer, now)]

@@ -277,9 +277,7 @@ VALID = [
 
 
 @pytest.mark.parametrize(("attribute", "op", "value"), VALID)
-def test_validate_condition__sensible_condition__accepted(
-    attribute: str, op: str, value: object
-) -> None:
+def test_validate_condition__sensible_condition__accepted(attribute: str, op: str, value: object) -> None:
     validate_condition(attribute, op, value)
 
 

@@ -196,24 +196,70 @@ SEGMENTS = {
 
 LIVE_GRANT = override(9, "4k-streaming")
 GEOGRAPHY = [
-    pytest.param(GERMAN_4K, customer(premium()), (True, True, False, "plan:streaming-premium"), id="in-market"),
-    pytest.param(GERMAN_4K, customer(premium(), country="de"), (True, True, False, "plan:streaming-premium"), id="in-market-lower-case-country"),
-    pytest.param(GERMAN_4K, customer(premium(), country="US"), (False, False, False, "market"), id="out-of-market"),
-    pytest.param(GERMAN_4K, customer(premium(), country=""), (False, False, False, "market"), id="unknown-country"),
-    pytest.param(K4, customer(premium(), country=""), (True, True, False, "plan:streaming-premium"), id="empty-markets-everywhere"),
-    pytest.param(GERMAN_4K, customer(standard(overrides=(LIVE_GRANT,)), country="US"), (False, False, False, "market"), id="out-of-market-beats-override"),
+    pytest.param(
+        GERMAN_4K, customer(premium()), (True, True, False, "plan:streaming-premium"), id="in-market"
+    ),
+    pytest.param(
+        GERMAN_4K,
+        customer(premium(), country="de"),
+        (True, True, False, "plan:streaming-premium"),
+        id="in-market-lower-case-country",
+    ),
+    pytest.param(
+        GERMAN_4K, customer(premium(), country="US"), (False, False, False, "market"), id="out-of-market"
+    ),
+    pytest.param(
+        GERMAN_4K, customer(premium(), country=""), (False, False, False, "market"), id="unknown-country"
+    ),
+    pytest.param(
+        K4,
+        customer(premium(), country=""),
+        (True, True, False, "plan:streaming-premium"),
+        id="empty-markets-everywhere",
+    ),
+    pytest.param(
+        GERMAN_4K,
+        customer(standard(overrides=(LIVE_GRANT,)), country="US"),
+        (False, False, False, "market"),
+        id="out-of-market-beats-override",
+    ),
     pytest.param(
         feature("4k-streaming", SWITCH, markets=("DE",), rules=(("germany", True),)),
         customer(standard(), country="FR"),
         (False, False, False, "market"),
         id="out-of-market-beats-segment",
     ),
-    pytest.param(feature("4k-streaming", SWITCH, archived=True), customer(premium()), (False, False, False, "archived"), id="archived"),
-    pytest.param(feature("4k-streaming", SWITCH, archived=True), customer(standard(overrides=(LIVE_GRANT,))), (False, False, False, "archived"), id="archived-beats-override"),
-    pytest.param(feature("4k-streaming", SWITCH, archived=True, markets=("DE",)), customer(premium(), country="US"), (False, False, False, "archived"), id="archived-named-before-market"),
-    pytest.param(feature("max-members", QUANTITY, archived=True), customer(business()), (False, 0, False, "archived"), id="archived-quantity-is-zero"),
-    pytest.param(feature("support-level", CUSTOM, levels=("email",), markets=("FR",)), customer(), (False, None, False, "market"), id="out-of-market-custom-is-none"),
-]  # fmt: skip
+    pytest.param(
+        feature("4k-streaming", SWITCH, archived=True),
+        customer(premium()),
+        (False, False, False, "archived"),
+        id="archived",
+    ),
+    pytest.param(
+        feature("4k-streaming", SWITCH, archived=True),
+        customer(standard(overrides=(LIVE_GRANT,))),
+        (False, False, False, "archived"),
+        id="archived-beats-override",
+    ),
+    pytest.param(
+        feature("4k-streaming", SWITCH, archived=True, markets=("DE",)),
+        customer(premium(), country="US"),
+        (False, False, False, "archived"),
+        id="archived-named-before-market",
+    ),
+    pytest.param(
+        feature("max-members", QUANTITY, archived=True),
+        customer(business()),
+        (False, 0, False, "archived"),
+        id="archived-quantity-is-zero",
+    ),
+    pytest.param(
+        feature("support-level", CUSTOM, levels=("email",), markets=("FR",)),
+        customer(),
+        (False, None, False, "market"),
+        id="out-of-market-custom-is-none",
+    ),
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "expected"), GEOGRAPHY)
@@ -227,11 +273,36 @@ def test_resolve_feature__archived_or_outside_markets__off_whatever_else_applies
 
 SEATS_40 = override(7, "max-members", "grant", 40)
 OVERRIDES = [
-    pytest.param(K4, customer(standard(overrides=(override(3, "4k-streaming"),))), (True, True, False, "override:3"), id="switch-grant"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(SEATS_40,))), (True, 40, False, "override:7"), id="negotiated-40-seats-replaces-plan"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 10),))), (True, 10, False, "override:7"), id="grant-below-plan-still-decides"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", UNLIMITED),))), (True, None, True, "override:7"), id="grant-unlimited"),
-    pytest.param(K4, customer(premium(overrides=(override(4, "4k-streaming", "revoke", None),))), (False, False, False, "override:4"), id="revoke-beats-plan"),
+    pytest.param(
+        K4,
+        customer(standard(overrides=(override(3, "4k-streaming"),))),
+        (True, True, False, "override:3"),
+        id="switch-grant",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(SEATS_40,))),
+        (True, 40, False, "override:7"),
+        id="negotiated-40-seats-replaces-plan",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 10),))),
+        (True, 10, False, "override:7"),
+        id="grant-below-plan-still-decides",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", UNLIMITED),))),
+        (True, None, True, "override:7"),
+        id="grant-unlimited",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(overrides=(override(4, "4k-streaming", "revoke", None),))),
+        (False, False, False, "override:4"),
+        id="revoke-beats-plan",
+    ),
     pytest.param(
         K4,
         customer(premium(overrides=(override(2, "4k-streaming"), override(5, "4k-streaming", "revoke")))),
@@ -249,56 +320,164 @@ OVERRIDES = [
     ),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(overrides=(override(3, "max-members", "grant", 30), override(2, "max-members", "grant", 40), override(1, "max-members", "grant", 35)))),
+        customer(
+            business(
+                overrides=(
+                    override(3, "max-members", "grant", 30),
+                    override(2, "max-members", "grant", 40),
+                    override(1, "max-members", "grant", 35),
+                )
+            )
+        ),
         (True, 40, False, "override:2"),
         id="highest-grant-not-sum",
     ),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(overrides=(override(3, "max-members", "grant", UNLIMITED), override(2, "max-members", "grant", 1000)))),
+        customer(
+            business(
+                overrides=(
+                    override(3, "max-members", "grant", UNLIMITED),
+                    override(2, "max-members", "grant", 1000),
+                )
+            )
+        ),
         (True, None, True, "override:3"),
         id="unlimited-grant-highest",
     ),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(id=1, overrides=(override(9, "max-members", "grant", 40),)), starter(id=2, overrides=(override(4, "max-members", "grant", 40),))),
+        customer(
+            business(id=1, overrides=(override(9, "max-members", "grant", 40),)),
+            starter(id=2, overrides=(override(4, "max-members", "grant", 40),)),
+        ),
         (True, 40, False, "override:4"),
         id="equal-grants-smallest-id",
     ),
     pytest.param(
         SUPPORT,
-        customer(sub("basic", overrides=(override(1, "support-level", "grant", "email+chat+sla"), override(2, "support-level", "grant", "email+chat")))),
+        customer(
+            sub(
+                "basic",
+                overrides=(
+                    override(1, "support-level", "grant", "email+chat+sla"),
+                    override(2, "support-level", "grant", "email+chat"),
+                ),
+            )
+        ),
         (True, "email+chat+sla", False, "override:1"),
         id="custom-highest-level",
     ),
     pytest.param(
         SUPPORT,
-        customer(sub("basic", grant("support-level", "email"), overrides=(override(1, "support-level", "grant", "platinum"),))),
+        customer(
+            sub(
+                "basic",
+                grant("support-level", "email"),
+                overrides=(override(1, "support-level", "grant", "platinum"),),
+            )
+        ),
         (True, "email", False, "plan:basic"),
         id="grant-of-unknown-level-ignored",
     ),
-    pytest.param(K4, customer(standard(overrides=(override(3, "max-members", "grant", 40),))), (False, False, False, "default"), id="override-of-other-feature-ignored"),
-    # windows: live on [valid_from, valid_until)
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW + HOUR),))), (True, 25, False, "plan:business"), id="window-not-started"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW),))), (True, 40, False, "override:7"), id="window-starts-now"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY, until=NOW + DAY),))), (True, 40, False, "override:7"), id="window-inside"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY, until=NOW),))), (True, 25, False, "plan:business"), id="window-ended-now"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW - HOUR),))), (True, 25, False, "plan:business"), id="window-open-start-ended"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + HOUR),))), (True, 40, False, "override:7"), id="window-open-start"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY),))), (True, 40, False, "override:7"), id="window-open-end"),
     pytest.param(
         K4,
-        customer(premium(overrides=(override(4, "4k-streaming", "revoke", until=NOW), override(5, "4k-streaming", since=NOW - DAY)))),
+        customer(standard(overrides=(override(3, "max-members", "grant", 40),))),
+        (False, False, False, "default"),
+        id="override-of-other-feature-ignored",
+    ),
+    # windows: live on [valid_from, valid_until)
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW + HOUR),))),
+        (True, 25, False, "plan:business"),
+        id="window-not-started",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW),))),
+        (True, 40, False, "override:7"),
+        id="window-starts-now",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(
+            business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY, until=NOW + DAY),))
+        ),
+        (True, 40, False, "override:7"),
+        id="window-inside",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY, until=NOW),))),
+        (True, 25, False, "plan:business"),
+        id="window-ended-now",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW - HOUR),))),
+        (True, 25, False, "plan:business"),
+        id="window-open-start-ended",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + HOUR),))),
+        (True, 40, False, "override:7"),
+        id="window-open-start",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW - DAY),))),
+        (True, 40, False, "override:7"),
+        id="window-open-end",
+    ),
+    pytest.param(
+        K4,
+        customer(
+            premium(
+                overrides=(
+                    override(4, "4k-streaming", "revoke", until=NOW),
+                    override(5, "4k-streaming", since=NOW - DAY),
+                )
+            )
+        ),
         (True, True, False, "override:5"),
         id="ended-revoke-leaves-grant",
     ),
     # only live subscriptions carry overrides
-    pytest.param(K4, customer(standard(status="canceled", overrides=(LIVE_GRANT,))), (False, False, False, "default"), id="grant-on-canceled-ignored"),
-    pytest.param(K4, customer(standard(status="paused", overrides=(LIVE_GRANT,))), (False, False, False, "default"), id="grant-on-paused-ignored"),
-    pytest.param(K4, customer(standard(status="trialing", trial_ends_at=NOW, overrides=(LIVE_GRANT,))), (False, False, False, "default"), id="grant-on-ended-trial-ignored"),
-    pytest.param(K4, customer(premium(status="expired", id=1, overrides=(override(1, "4k-streaming", "revoke"),)), premium(id=2)), (True, True, False, "plan:streaming-premium"), id="revoke-on-expired-ignored"),
-    pytest.param(K4, customer(standard(status="past_due", past_due_since=NOW - 30 * DAY, overrides=(LIVE_GRANT,))), (True, True, False, "override:9"), id="grant-on-delinquent-applies"),
-]  # fmt: skip
+    pytest.param(
+        K4,
+        customer(standard(status="canceled", overrides=(LIVE_GRANT,))),
+        (False, False, False, "default"),
+        id="grant-on-canceled-ignored",
+    ),
+    pytest.param(
+        K4,
+        customer(standard(status="paused", overrides=(LIVE_GRANT,))),
+        (False, False, False, "default"),
+        id="grant-on-paused-ignored",
+    ),
+    pytest.param(
+        K4,
+        customer(standard(status="trialing", trial_ends_at=NOW, overrides=(LIVE_GRANT,))),
+        (False, False, False, "default"),
+        id="grant-on-ended-trial-ignored",
+    ),
+    pytest.param(
+        K4,
+        customer(
+            premium(status="expired", id=1, overrides=(override(1, "4k-streaming", "revoke"),)), premium(id=2)
+        ),
+        (True, True, False, "plan:streaming-premium"),
+        id="revoke-on-expired-ignored",
+    ),
+    pytest.param(
+        K4,
+        customer(standard(status="past_due", past_due_since=NOW - 30 * DAY, overrides=(LIVE_GRANT,))),
+        (True, True, False, "override:9"),
+        id="grant-on-delinquent-applies",
+    ),
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "expected"), OVERRIDES)
@@ -312,13 +491,43 @@ def test_resolve_feature__live_override__decides_before_segments_and_plans(
 
 BASIC_V1 = sub("basic", grant("change-request-version", "v1"), rank=10)
 TARGETING = [
-    pytest.param(CHANGE_REQUEST_VERSION, customer(BASIC_V1), (True, "v2", False, "segment:beta"), id="included-beta-user-gets-v2"),
-    pytest.param(CHANGE_REQUEST_VERSION, customer(BASIC_V1, external_id="initech"), (True, "v1", False, "plan:basic"), id="other-user-keeps-plan-v1"),
-    pytest.param(CHANGE_REQUEST, customer(sub("basic", rank=10)), (True, True, False, "segment:basic-or-higher"), id="rule-plan-rank-gte-10"),
-    pytest.param(CHANGE_REQUEST, customer(sub("free", rank=0)), (False, False, False, "default"), id="rule-rank-too-low"),
+    pytest.param(
+        CHANGE_REQUEST_VERSION,
+        customer(BASIC_V1),
+        (True, "v2", False, "segment:beta"),
+        id="included-beta-user-gets-v2",
+    ),
+    pytest.param(
+        CHANGE_REQUEST_VERSION,
+        customer(BASIC_V1, external_id="initech"),
+        (True, "v1", False, "plan:basic"),
+        id="other-user-keeps-plan-v1",
+    ),
+    pytest.param(
+        CHANGE_REQUEST,
+        customer(sub("basic", rank=10)),
+        (True, True, False, "segment:basic-or-higher"),
+        id="rule-plan-rank-gte-10",
+    ),
+    pytest.param(
+        CHANGE_REQUEST,
+        customer(sub("free", rank=0)),
+        (False, False, False, "default"),
+        id="rule-rank-too-low",
+    ),
     pytest.param(CHANGE_REQUEST, customer(), (False, False, False, "default"), id="rule-no-live-plan"),
-    pytest.param(CHANGE_REQUEST, customer(sub("basic", rank=10, status="canceled")), (False, False, False, "default"), id="rule-plan-not-live"),
-    pytest.param(feature("x", SWITCH, rules=(("germany", True),)), customer(external_id="initech"), (False, False, False, "default"), id="excluded-beats-rule"),
+    pytest.param(
+        CHANGE_REQUEST,
+        customer(sub("basic", rank=10, status="canceled")),
+        (False, False, False, "default"),
+        id="rule-plan-not-live",
+    ),
+    pytest.param(
+        feature("x", SWITCH, rules=(("germany", True),)),
+        customer(external_id="initech"),
+        (False, False, False, "default"),
+        id="excluded-beats-rule",
+    ),
     pytest.param(
         feature("version", CUSTOM, levels=("v1", "v2", "v3"), rules=(("germany", "v1"), ("beta", "v3"))),
         customer(),
@@ -343,17 +552,37 @@ TARGETING = [
         (True, "v1", False, "segment:germany"),
         id="rule-value-not-a-level-skipped",
     ),
-    pytest.param(feature("4k-streaming", SWITCH, rules=(("beta", False),)), customer(premium()), (False, False, False, "segment:beta"), id="rule-serving-off-beats-plan"),
-    pytest.param(feature("max-members", QUANTITY, rules=(("beta", 50),)), customer(business()), (True, 50, False, "segment:beta"), id="rule-beats-plan"),
-    pytest.param(feature("max-members", QUANTITY, rules=(("beta", UNLIMITED),)), customer(), (True, None, True, "segment:beta"), id="rule-serving-unlimited"),
-    pytest.param(feature("max-members", QUANTITY, rules=(("beta", 50),)), customer(business(overrides=(SEATS_40,))), (True, 40, False, "override:7"), id="override-beats-rule"),
+    pytest.param(
+        feature("4k-streaming", SWITCH, rules=(("beta", False),)),
+        customer(premium()),
+        (False, False, False, "segment:beta"),
+        id="rule-serving-off-beats-plan",
+    ),
+    pytest.param(
+        feature("max-members", QUANTITY, rules=(("beta", 50),)),
+        customer(business()),
+        (True, 50, False, "segment:beta"),
+        id="rule-beats-plan",
+    ),
+    pytest.param(
+        feature("max-members", QUANTITY, rules=(("beta", UNLIMITED),)),
+        customer(),
+        (True, None, True, "segment:beta"),
+        id="rule-serving-unlimited",
+    ),
+    pytest.param(
+        feature("max-members", QUANTITY, rules=(("beta", 50),)),
+        customer(business(overrides=(SEATS_40,))),
+        (True, 40, False, "override:7"),
+        id="override-beats-rule",
+    ),
     pytest.param(
         feature("win-back", SWITCH, rules=(("lapsed-trials", True),)),
         customer(sub("basic", status="trialing", trial_ends_at=NOW - DAY)),
         (True, True, False, "segment:lapsed-trials"),
         id="ended-trial-reads-expired",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "expected"), TARGETING)
@@ -367,37 +596,157 @@ def test_resolve_feature__targeting_rules__first_holding_segment_serves_its_valu
 
 PREMIUM_SUPPORT = addon("premium-support", 1, grant("support-level", "email+chat+sla"))
 GRANTS = [
-    pytest.param(MAX_MEMBERS, customer(business(addons=(extra_seats(2),))), (True, 35, False, "plan:business"), id="business-plus-two-extra-seats"),
-    pytest.param(MAX_MEMBERS, customer(starter(addons=(extra_seats(2),))), (True, 15, False, "addon:extra-seats"), id="add-on-largest-contributor"),
-    pytest.param(MAX_MEMBERS, customer(starter(addons=(extra_seats(1),))), (True, 10, False, "plan:starter"), id="plan-wins-tie-with-add-on"),
-    pytest.param(MAX_MEMBERS, customer(starter(addons=(extra_seats(0),))), (True, 5, False, "plan:starter"), id="add-on-quantity-zero"),
-    pytest.param(MAX_MEMBERS, customer(sub("none", addons=(extra_seats(3),))), (True, 15, False, "addon:extra-seats"), id="add-on-only"),
     pytest.param(
         MAX_MEMBERS,
-        customer(starter(addons=(addon("seats-b", 1, grant("max-members", 10)), addon("seats-a", 2, grant("max-members", 5))))),
+        customer(business(addons=(extra_seats(2),))),
+        (True, 35, False, "plan:business"),
+        id="business-plus-two-extra-seats",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(addons=(extra_seats(2),))),
+        (True, 15, False, "addon:extra-seats"),
+        id="add-on-largest-contributor",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(addons=(extra_seats(1),))),
+        (True, 10, False, "plan:starter"),
+        id="plan-wins-tie-with-add-on",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(addons=(extra_seats(0),))),
+        (True, 5, False, "plan:starter"),
+        id="add-on-quantity-zero",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(sub("none", addons=(extra_seats(3),))),
+        (True, 15, False, "addon:extra-seats"),
+        id="add-on-only",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(
+            starter(
+                addons=(
+                    addon("seats-b", 1, grant("max-members", 10)),
+                    addon("seats-a", 2, grant("max-members", 5)),
+                )
+            )
+        ),
         (True, 25, False, "addon:seats-a"),
         id="add-on-tie-smaller-key",
     ),
-    pytest.param(MAX_MEMBERS, customer(enterprise()), (True, None, True, "plan:enterprise"), id="enterprise-unlimited"),
-    pytest.param(MAX_MEMBERS, customer(enterprise(addons=(extra_seats(4),))), (True, None, True, "plan:enterprise"), id="unlimited-wins-over-sum"),
-    pytest.param(MAX_MEMBERS, customer(starter(addons=(addon("all-seats", 1, SEATS_UNLIMITED),))), (True, None, True, "addon:all-seats"), id="unlimited-add-on-largest"),
-    pytest.param(MAX_MEMBERS, customer(business(id=1), starter(id=2)), (True, 30, False, "plan:business"), id="several-subscriptions-summed"),
-    pytest.param(MAX_MEMBERS, customer(starter(id=1), starter(id=2), business(id=3)), (True, 35, False, "plan:business"), id="same-plan-twice-one-contributor"),
-    pytest.param(MAX_MEMBERS, customer(starter(id=1), starter(id=2), sub("team", grant("max-members", 8), id=3)), (True, 18, False, "plan:starter"), id="same-plan-twice-adds-up-for-source"),
-    pytest.param(MAX_MEMBERS, customer(business(id=1), starter(id=2, status="canceled")), (True, 25, False, "plan:business"), id="dead-subscription-gives-nothing"),
-    pytest.param(MAX_MEMBERS, customer(sub("odd", grant("max-members", "lots"), grant("max-members", True))), (False, 0, False, "default"), id="quantity-not-a-number-ignored"),
-    pytest.param(API_CALLS, customer(sub("basic", grant("api-calls-per-day", 100), addons=(addon("calls", 2, grant("api-calls-per-day", 50)),))), (True, 200, False, "plan:basic"), id="range-summed"),
-    pytest.param(K4, customer(premium()), (True, True, False, "plan:streaming-premium"), id="switch-from-plan"),
-    pytest.param(K4, customer(standard(addons=(addon("4k-pack", 1, grant("4k-streaming")),))), (True, True, False, "addon:4k-pack"), id="switch-from-add-on"),
-    pytest.param(K4, customer(premium(addons=(addon("4k-pack", 3, grant("4k-streaming")),))), (True, True, False, "plan:streaming-premium"), id="switch-plan-and-add-on-plan-named"),
+    pytest.param(
+        MAX_MEMBERS, customer(enterprise()), (True, None, True, "plan:enterprise"), id="enterprise-unlimited"
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(enterprise(addons=(extra_seats(4),))),
+        (True, None, True, "plan:enterprise"),
+        id="unlimited-wins-over-sum",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(addons=(addon("all-seats", 1, SEATS_UNLIMITED),))),
+        (True, None, True, "addon:all-seats"),
+        id="unlimited-add-on-largest",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(id=1), starter(id=2)),
+        (True, 30, False, "plan:business"),
+        id="several-subscriptions-summed",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(id=1), starter(id=2), business(id=3)),
+        (True, 35, False, "plan:business"),
+        id="same-plan-twice-one-contributor",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(starter(id=1), starter(id=2), sub("team", grant("max-members", 8), id=3)),
+        (True, 18, False, "plan:starter"),
+        id="same-plan-twice-adds-up-for-source",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(id=1), starter(id=2, status="canceled")),
+        (True, 25, False, "plan:business"),
+        id="dead-subscription-gives-nothing",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(sub("odd", grant("max-members", "lots"), grant("max-members", True))),
+        (False, 0, False, "default"),
+        id="quantity-not-a-number-ignored",
+    ),
+    pytest.param(
+        API_CALLS,
+        customer(
+            sub(
+                "basic",
+                grant("api-calls-per-day", 100),
+                addons=(addon("calls", 2, grant("api-calls-per-day", 50)),),
+            )
+        ),
+        (True, 200, False, "plan:basic"),
+        id="range-summed",
+    ),
+    pytest.param(
+        K4, customer(premium()), (True, True, False, "plan:streaming-premium"), id="switch-from-plan"
+    ),
+    pytest.param(
+        K4,
+        customer(standard(addons=(addon("4k-pack", 1, grant("4k-streaming")),))),
+        (True, True, False, "addon:4k-pack"),
+        id="switch-from-add-on",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(addons=(addon("4k-pack", 3, grant("4k-streaming")),))),
+        (True, True, False, "plan:streaming-premium"),
+        id="switch-plan-and-add-on-plan-named",
+    ),
     pytest.param(K4, customer(standard()), (False, False, False, "default"), id="switch-not-granted"),
-    pytest.param(SUPPORT, customer(sub("basic", grant("support-level", "email"), addons=(PREMIUM_SUPPORT,))), (True, "email+chat+sla", False, "addon:premium-support"), id="custom-highest-level-from-add-on"),
-    pytest.param(SUPPORT, customer(sub("advanced", grant("support-level", "email+chat"), id=1), sub("basic", grant("support-level", "email"), id=2)), (True, "email+chat", False, "plan:advanced"), id="custom-highest-across-subscriptions"),
-    pytest.param(SUPPORT, customer(sub("b", grant("support-level", "email+chat")), sub("a", grant("support-level", "email+chat"), id=2)), (True, "email+chat", False, "plan:a"), id="custom-tie-smaller-key"),
-    pytest.param(SUPPORT, customer(sub("basic", grant("support-level", "phone"))), (False, None, False, "default"), id="custom-value-not-a-level-ignored"),
-    pytest.param(SUPPORT, customer(premium()), (False, None, False, "default"), id="nothing-granted-custom-none"),
+    pytest.param(
+        SUPPORT,
+        customer(sub("basic", grant("support-level", "email"), addons=(PREMIUM_SUPPORT,))),
+        (True, "email+chat+sla", False, "addon:premium-support"),
+        id="custom-highest-level-from-add-on",
+    ),
+    pytest.param(
+        SUPPORT,
+        customer(
+            sub("advanced", grant("support-level", "email+chat"), id=1),
+            sub("basic", grant("support-level", "email"), id=2),
+        ),
+        (True, "email+chat", False, "plan:advanced"),
+        id="custom-highest-across-subscriptions",
+    ),
+    pytest.param(
+        SUPPORT,
+        customer(
+            sub("b", grant("support-level", "email+chat")),
+            sub("a", grant("support-level", "email+chat"), id=2),
+        ),
+        (True, "email+chat", False, "plan:a"),
+        id="custom-tie-smaller-key",
+    ),
+    pytest.param(
+        SUPPORT,
+        customer(sub("basic", grant("support-level", "phone"))),
+        (False, None, False, "default"),
+        id="custom-value-not-a-level-ignored",
+    ),
+    pytest.param(
+        SUPPORT, customer(premium()), (False, None, False, "default"), id="nothing-granted-custom-none"
+    ),
     pytest.param(MAX_MEMBERS, customer(), (False, 0, False, "default"), id="no-subscription-quantity-zero"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "expected"), GRANTS)
@@ -411,16 +760,66 @@ def test_resolve_feature__plan_and_add_on_grants__combined_and_named_by_largest(
 
 LATE = NOW - 30 * DAY  # past_due for a month: beyond any grace below
 PHASES = [
-    pytest.param(K4, customer(premium(status="trialing", trial_ends_at=NOW + HOUR)), (True, True, False, "plan:streaming-premium"), id="trial-before-end"),
-    pytest.param(K4, customer(premium(status="trialing", trial_ends_at=NOW)), (False, False, False, "default"), id="trial-at-end"),
-    pytest.param(K4, customer(premium(status="trialing", trial_ends_at=NOW - DAY)), (False, False, False, "default"), id="trial-after-end"),
-    pytest.param(K4, customer(premium(status="trialing")), (True, True, False, "plan:streaming-premium"), id="trial-without-end"),
-    pytest.param(K4, customer(premium(status="past_due", past_due_since=NOW - 6 * DAY)), (True, True, False, "plan:streaming-premium"), id="past-due-within-grace"),
-    pytest.param(K4, customer(premium(status="past_due", past_due_since=NOW - 7 * DAY)), (False, False, False, "default"), id="past-due-grace-ends-now"),
-    pytest.param(K4, customer(premium(status="past_due", past_due_since=LATE)), (False, False, False, "default"), id="past-due-beyond-grace"),
-    pytest.param(K4, customer(premium(status="past_due", past_due_since=NOW - DAY, grace_days=0)), (False, False, False, "default"), id="past-due-no-grace"),
-    pytest.param(K4, customer(premium(status="past_due")), (True, True, False, "plan:streaming-premium"), id="past-due-since-unknown"),
-    pytest.param(EXPORT, customer(premium(status="past_due", past_due_since=LATE)), (True, True, False, "plan:streaming-premium"), id="delinquent-keeps-keep-when-delinquent"),
+    pytest.param(
+        K4,
+        customer(premium(status="trialing", trial_ends_at=NOW + HOUR)),
+        (True, True, False, "plan:streaming-premium"),
+        id="trial-before-end",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="trialing", trial_ends_at=NOW)),
+        (False, False, False, "default"),
+        id="trial-at-end",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="trialing", trial_ends_at=NOW - DAY)),
+        (False, False, False, "default"),
+        id="trial-after-end",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="trialing")),
+        (True, True, False, "plan:streaming-premium"),
+        id="trial-without-end",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="past_due", past_due_since=NOW - 6 * DAY)),
+        (True, True, False, "plan:streaming-premium"),
+        id="past-due-within-grace",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="past_due", past_due_since=NOW - 7 * DAY)),
+        (False, False, False, "default"),
+        id="past-due-grace-ends-now",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="past_due", past_due_since=LATE)),
+        (False, False, False, "default"),
+        id="past-due-beyond-grace",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="past_due", past_due_since=NOW - DAY, grace_days=0)),
+        (False, False, False, "default"),
+        id="past-due-no-grace",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(status="past_due")),
+        (True, True, False, "plan:streaming-premium"),
+        id="past-due-since-unknown",
+    ),
+    pytest.param(
+        EXPORT,
+        customer(premium(status="past_due", past_due_since=LATE)),
+        (True, True, False, "plan:streaming-premium"),
+        id="delinquent-keeps-keep-when-delinquent",
+    ),
     pytest.param(
         MAX_MEMBERS,
         customer(business(id=1, status="past_due", past_due_since=LATE), starter(id=2)),
@@ -436,9 +835,19 @@ PHASES = [
     pytest.param(K4, customer(premium(status="paused")), (False, False, False, "default"), id="paused"),
     pytest.param(K4, customer(premium(status="canceled")), (False, False, False, "default"), id="canceled"),
     pytest.param(K4, customer(premium(status="expired")), (False, False, False, "default"), id="expired"),
-    pytest.param(K4, customer(premium(status="incomplete")), (False, False, False, "default"), id="unknown-status-gives-nothing"),
-    pytest.param(EXPORT, customer(premium(status="canceled")), (False, False, False, "default"), id="canceled-gives-not-even-kept-features"),
-]  # fmt: skip
+    pytest.param(
+        K4,
+        customer(premium(status="incomplete")),
+        (False, False, False, "default"),
+        id="unknown-status-gives-nothing",
+    ),
+    pytest.param(
+        EXPORT,
+        customer(premium(status="canceled")),
+        (False, False, False, "default"),
+        id="canceled-gives-not-even-kept-features",
+    ),
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "expected"), PHASES)
@@ -462,15 +871,11 @@ PHASE_TABLE = [
 
 
 @pytest.mark.parametrize(("spec", "phase"), PHASE_TABLE)
-def test_subscription_phase__status_and_dates__as_in_table(
-    spec: SubscriptionSpec, phase: str
-) -> None:
+def test_subscription_phase__status_and_dates__as_in_table(spec: SubscriptionSpec, phase: str) -> None:
     assert subscription_phase(spec, NOW) == phase
 
 
-def test_customer_facts__mixed_subscriptions__live_and_delinquent_plans_and_effective_statuses() -> (
-    None
-):
+def test_customer_facts__mixed_subscriptions__live_and_delinquent_plans_and_effective_statuses() -> None:
     state = customer(
         business(id=1),
         premium(id=2, status="past_due", past_due_since=LATE),
@@ -489,9 +894,7 @@ def test_customer_facts__mixed_subscriptions__live_and_delinquent_plans_and_effe
     )
 
 
-def test_boundaries__overrides_trials_and_graces__future_instants_sorted_without_duplicates() -> (
-    None
-):
+def test_boundaries__overrides_trials_and_graces__future_instants_sorted_without_duplicates() -> None:
     state = customer(
         business(id=1, overrides=(override(1, "x", since=NOW - DAY, until=NOW + 3 * DAY),)),
         premium(id=2, status="trialing", trial_ends_at=NOW + DAY),
@@ -506,41 +909,101 @@ def test_boundaries__overrides_trials_and_graces__future_instants_sorted_without
 # --- valid_until ----------------------------------------------------------------------------------
 
 VALID_UNTIL = [
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + DAY),))), NOW + DAY, id="override-end"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW + HOUR),))), NOW + HOUR, id="override-start"),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + HOUR), override(8, "max-members", "grant", 30, until=NOW + DAY)))),
+        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + DAY),))),
+        NOW + DAY,
+        id="override-end",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW + HOUR),))),
+        NOW + HOUR,
+        id="override-start",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(
+            business(
+                overrides=(
+                    override(7, "max-members", "grant", 40, until=NOW + HOUR),
+                    override(8, "max-members", "grant", 30, until=NOW + DAY),
+                )
+            )
+        ),
         NOW + HOUR,
         id="higher-grant-ends-first",
     ),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(overrides=(override(7, "max-members", "grant", 25, until=NOW + HOUR), override(8, "max-members", "grant", 30, until=NOW + DAY)))),
+        customer(
+            business(
+                overrides=(
+                    override(7, "max-members", "grant", 25, until=NOW + HOUR),
+                    override(8, "max-members", "grant", 30, until=NOW + DAY),
+                )
+            )
+        ),
         NOW + DAY,
         id="lower-grant-ending-first-changes-nothing",
     ),
     pytest.param(
         MAX_MEMBERS,
-        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW + HOUR), override(8, "max-members", "grant", 40, until=NOW + DAY)))),
+        customer(
+            business(
+                overrides=(
+                    override(7, "max-members", "grant", 40, until=NOW + HOUR),
+                    override(8, "max-members", "grant", 40, until=NOW + DAY),
+                )
+            )
+        ),
         NOW + HOUR,
         id="same-value-other-override-source-changes",
     ),
-    pytest.param(K4, customer(premium(status="trialing", trial_ends_at=NOW + 3 * DAY)), NOW + 3 * DAY, id="trial-end"),
-    pytest.param(K4, customer(premium(status="past_due", past_due_since=NOW - DAY)), NOW + 6 * DAY, id="grace-end"),
-    pytest.param(EXPORT, customer(premium(status="past_due", past_due_since=NOW - DAY)), None, id="grace-end-keeps-kept-feature"),
-    pytest.param(K4, customer(premium(id=1), premium(id=2, status="trialing", trial_ends_at=NOW + DAY)), None, id="trial-end-other-plan-still-gives"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "4k-streaming", until=NOW + DAY),))), None, id="other-features-override-ends"),
+    pytest.param(
+        K4, customer(premium(status="trialing", trial_ends_at=NOW + 3 * DAY)), NOW + 3 * DAY, id="trial-end"
+    ),
+    pytest.param(
+        K4, customer(premium(status="past_due", past_due_since=NOW - DAY)), NOW + 6 * DAY, id="grace-end"
+    ),
+    pytest.param(
+        EXPORT,
+        customer(premium(status="past_due", past_due_since=NOW - DAY)),
+        None,
+        id="grace-end-keeps-kept-feature",
+    ),
+    pytest.param(
+        K4,
+        customer(premium(id=1), premium(id=2, status="trialing", trial_ends_at=NOW + DAY)),
+        None,
+        id="trial-end-other-plan-still-gives",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "4k-streaming", until=NOW + DAY),))),
+        None,
+        id="other-features-override-ends",
+    ),
     pytest.param(K4, customer(premium()), None, id="nothing-ends"),
-    pytest.param(MAX_MEMBERS, customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW),))), None, id="override-ended-already"),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(overrides=(override(7, "max-members", "grant", 40, until=NOW),))),
+        None,
+        id="override-ended-already",
+    ),
     pytest.param(
         CHANGE_REQUEST,
         customer(sub("basic", rank=10, status="trialing", trial_ends_at=NOW + 2 * DAY)),
         NOW + 2 * DAY,
         id="segment-membership-ends-with-trial",
     ),
-    pytest.param(GERMAN_4K, customer(premium(status="trialing", trial_ends_at=NOW + DAY), country="US"), None, id="market-block-never-ends"),
-]  # fmt: skip
+    pytest.param(
+        GERMAN_4K,
+        customer(premium(status="trialing", trial_ends_at=NOW + DAY), country="US"),
+        None,
+        id="market-block-never-ends",
+    ),
+]
 
 
 @pytest.mark.parametrize(("spec", "state", "valid_until"), VALID_UNTIL)
@@ -635,9 +1098,13 @@ def test_resolve_entitlements__nothing_ends__valid_until_none() -> None:
 
 def test_resolve_entitlements__same_inputs__same_answers_as_resolve_feature() -> None:
     state = customer(
-        business(id=1, addons=(extra_seats(2),), overrides=(override(1, "support-level", "grant", "email", until=NOW + DAY),)),
+        business(
+            id=1,
+            addons=(extra_seats(2),),
+            overrides=(override(1, "support-level", "grant", "email", until=NOW + DAY),),
+        ),
         premium(id=2, status="past_due", past_due_since=NOW - 2 * DAY),
-    )  # fmt: skip
+    )
     features = [MAX_MEMBERS, K4, STREAMS, SUPPORT, EXPORT, CHANGE_REQUEST, CHANGE_REQUEST_VERSION]
 
     resolution = resolve_entitlements(features, state, SEGMENTS, NOW)
