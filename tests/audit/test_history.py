@@ -21,7 +21,11 @@ from subscriptions.models import Customer
 from tests import factories
 
 TRACKED = sorted(
-    (m for m in apps.get_models() if hasattr(m, "_history_records") and m.__module__.split(".")[0] != "simple_history"),
+    (
+        m
+        for m in apps.get_models()
+        if hasattr(m, "_history_records") and m.__module__.split(".")[0] != "simple_history"
+    ),
     key=lambda m: m._meta.label,
 )
 HISTORY_MODELS = [m for m in apps.get_models() if issubclass(m, AuditFields)]
@@ -45,29 +49,47 @@ def _instance(model):
     with change_context(actor=None, reason="Test data", source="shell"):
         label = model._meta.label
         if label == "segments.SegmentMember":
-            return model.objects.create(segment=factories.SegmentFactory(), customer=factories.CustomerFactory())
+            return model.objects.create(
+                segment=factories.SegmentFactory(), customer=factories.CustomerFactory()
+            )
         if label == "segments.Condition":
-            return model.objects.create(segment=factories.SegmentFactory(), attribute="country", op="eq", value="DE")
+            return model.objects.create(
+                segment=factories.SegmentFactory(), attribute="country", op="eq", value="DE"
+            )
         if label == "segments.TargetingRule":
-            return model.objects.create(feature=factories.FeatureFactory(), segment=factories.SegmentFactory(), value=True)
+            return model.objects.create(
+                feature=factories.FeatureFactory(), segment=factories.SegmentFactory(), value=True
+            )
         permission = Permission.objects.get(codename="grant_feature")
         if label in ("catalog.FeatureUserPermission", "segments.SegmentUserPermission"):
             target = factories.FeatureFactory() if label.startswith("catalog") else factories.SegmentFactory()
             if label.startswith("segments"):
                 permission = Permission.objects.get(codename="change_segment")
-            return model.objects.create(user=User.objects.create(username=uuid.uuid4().hex[:10]),
-                                        permission=permission, content_object=target)
+            return model.objects.create(
+                user=User.objects.create(username=uuid.uuid4().hex[:10]),
+                permission=permission,
+                content_object=target,
+            )
         if label in ("catalog.FeatureGroupPermission", "segments.SegmentGroupPermission"):
             target = factories.FeatureFactory() if label.startswith("catalog") else factories.SegmentFactory()
             if label.startswith("segments"):
                 permission = Permission.objects.get(codename="change_segment")
-            return model.objects.create(group=Group.objects.create(name=uuid.uuid4().hex[:10]),
-                                        permission=permission, content_object=target)
+            return model.objects.create(
+                group=Group.objects.create(name=uuid.uuid4().hex[:10]),
+                permission=permission,
+                content_object=target,
+            )
         if label == "audit.ScheduledChange":
             from django.utils import timezone
 
-            return model.objects.create(method="PUT", path="/api/v1/customers/x", body={}, reason="Test data",
-                                        effective_at=timezone.now(), created_by=User.objects.create(username="author"))
+            return model.objects.create(
+                method="PUT",
+                path="/api/v1/customers/x",
+                body={},
+                reason="Test data",
+                effective_at=timezone.now(),
+                created_by=User.objects.create(username="author"),
+            )
     raise AssertionError(f"No way to build a {label}: add it here so it is covered.")
 
 
@@ -118,7 +140,9 @@ def test_service_write__history_row__holds_user_reason_source_and_request_id():
     user = User.objects.create_superuser("ada", password="x")
     customer = services.customer_save(
         customer=Customer(external_id="acme", name="Acme", country="DE"),
-        actor=user, reason="New account, ticket https://tickets.example/42", source="shell",
+        actor=user,
+        reason="New account, ticket https://tickets.example/42",
+        source="shell",
     )
     row = customer.history.get()
     assert (row.history_user, row.source) == (user, "shell")
@@ -154,7 +178,10 @@ def test_service_write__history__costs_two_inserts_whatever_the_history_size():
         with CaptureQueriesContext(connection) as queries:
             services.customer_save(customer=customer, actor=user, reason="Rename", source="shell")
         inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-        assert [sql.split('"')[1] for sql in inserts] == ["subscriptions_historicalcustomer", "audit_auditentry"]
+        assert [sql.split('"')[1] for sql in inserts] == [
+            "subscriptions_historicalcustomer",
+            "audit_auditentry",
+        ]
         counts.append(len(queries.captured_queries))
     assert len(set(counts)) == 1  # no query grows with the rows already recorded
 
@@ -166,12 +193,23 @@ def test_admin_save__form_and_inlines__share_one_request_id(client):
     plan = factories.ItemFactory(key="gold")
     feature = factories.FeatureFactory(key="sso")
     url = reverse("admin:catalog_item_change", args=[plan.pk])
-    response = client.post(url, {
-        "key": "gold", "kind": "plan", "name": "Gold plan", "status": "active", "rank": 10, "grace_days": 7,
-        "external_id": "", "entitlements-TOTAL_FORMS": 1, "entitlements-INITIAL_FORMS": 0,
-        "entitlements-0-feature": feature.pk, "entitlements-0-value": "on",
-        "change_reason": "Gold includes SSO, see https://docs.example/gold",
-    })
+    response = client.post(
+        url,
+        {
+            "key": "gold",
+            "kind": "plan",
+            "name": "Gold plan",
+            "status": "active",
+            "rank": 10,
+            "grace_days": 7,
+            "external_id": "",
+            "entitlements-TOTAL_FORMS": 1,
+            "entitlements-INITIAL_FORMS": 0,
+            "entitlements-0-feature": feature.pk,
+            "entitlements-0-value": "on",
+            "change_reason": "Gold includes SSO, see https://docs.example/gold",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     entries = AuditEntry.objects.filter(source="admin")
     assert {e.content_type.model for e in entries} == {"item", "entitlement"}
@@ -183,10 +221,20 @@ def test_admin_save__form_and_inlines__share_one_request_id(client):
 @pytest.mark.django_db
 def test_admin_save__without_reason__saves_nothing_and_shows_the_error(client):
     client.force_login(User.objects.create_superuser("ada", password="x"))
-    response = client.post(reverse("admin:catalog_item_add"), {
-        "key": "gold", "kind": "plan", "name": "Gold", "status": "active", "rank": 1, "grace_days": 0,
-        "entitlements-TOTAL_FORMS": 0, "entitlements-INITIAL_FORMS": 0, "change_reason": "  ",
-    })
+    response = client.post(
+        reverse("admin:catalog_item_add"),
+        {
+            "key": "gold",
+            "kind": "plan",
+            "name": "Gold",
+            "status": "active",
+            "rank": 1,
+            "grace_days": 0,
+            "entitlements-TOTAL_FORMS": 0,
+            "entitlements-INITIAL_FORMS": 0,
+            "change_reason": "  ",
+        },
+    )
     assert response.status_code == 200
     assert "This field is required" in response.content.decode()
     assert not Item.objects.filter(key="gold").exists()
@@ -240,10 +288,35 @@ def test_feature_tags__changed__recorded_with_old_and_new(demo):
     catalog = User.objects.get(username="catalog")
     feature = Feature.objects.get(key="4k-streaming")
     sales = factories.TagFactory(key="sales")
-    catalog_services.feature_save(feature=feature, tags=[sales], actor=catalog, reason="Sales owns 4K now",
-                                  source="shell")
+    catalog_services.feature_save(
+        feature=feature, tags=[sales], actor=catalog, reason="Sales owns 4K now", source="shell"
+    )
     entries = AuditEntry.objects.filter(
         content_type__model="feature", object_id=str(feature.pk), reason="Sales owns 4K now"
     ).order_by("id")
     changes = [c for e in entries for c in e.changes if c["field"] == "tags"]
     assert (changes[0]["old"], changes[-1]["new"]) == (["Support"], ["Sales"])
+
+
+@pytest.mark.django_db
+def test_bulk_create_audited__many_customers__each_with_history_and_audit_entry(
+    django_assert_max_num_queries,
+):
+    from audit.bulk import bulk_create_audited
+
+    customers = [Customer(external_id=f"bulk-{n}", name=f"Bulk {n}", country="DE") for n in range(500)]
+    with pytest.raises(ChangeReasonRequired):
+        bulk_create_audited(Customer, customers)
+    assert not Customer.objects.exists()
+    with change_context(actor=None, reason="Migrated from the old billing system", source="import"):
+        # Two batches of each: rows, history rows, audit entries; the content type; the savepoint.
+        with django_assert_max_num_queries(9):
+            bulk_create_audited(Customer, customers, batch_size=250)
+    assert Customer.objects.count() == 500
+    rows = Customer.history.all()
+    assert rows.count() == 500
+    assert {(r.history_change_reason, r.source) for r in rows} == {
+        ("Migrated from the old billing system", "import")
+    }
+    assert len({r.request_id for r in rows}) == 1
+    assert AuditEntry.objects.filter(content_type__model="customer", source="import").count() == 500
