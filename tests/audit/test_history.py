@@ -308,10 +308,12 @@ def test_bulk_create_audited__many_customers__each_with_history_and_audit_entry(
     with pytest.raises(ChangeReasonRequired):
         bulk_create_audited(Customer, customers)
     assert not Customer.objects.exists()
-    with change_context(actor=None, reason="Migrated from the old billing system", source="import"):
-        # Two batches of each: rows, history rows, audit entries; the content type; the savepoint.
-        with django_assert_max_num_queries(9):
-            bulk_create_audited(Customer, customers, batch_size=250)
+    # Two batches of each: rows, history rows, audit entries; the content type; the savepoint.
+    with (
+        change_context(actor=None, reason="Migrated from the old billing system", source="import"),
+        django_assert_max_num_queries(9),
+    ):
+        bulk_create_audited(Customer, customers, batch_size=250)
     assert Customer.objects.count() == 500
     rows = Customer.history.all()
     assert rows.count() == 500
