@@ -52,7 +52,7 @@ def check_request_shape(method: str, path: str, body: Any) -> None:
         match = resolve(path)
     except Resolver404 as error:
         raise ValidationError({"path": f"No API endpoint answers {path}."}) from error
-    if match.namespace != "api":
+    if match.namespace != "api" or match.url_name == "unknown":
         raise ValidationError({"path": f"{path} is not an API endpoint."})
     if body is not None and not isinstance(body, dict | list):
         raise ValidationError({"body": "The body must be a JSON object or list."})

@@ -4,31 +4,54 @@ The catalog revision moves with any change to features, items, entitlements, seg
 targeting rules; a customer's revision with any change to its subscriptions, add-ons,
 overrides or segment lists. A plan change touching 50k customers is one increment, not 50k
 cache deletes. Bumps happen after commit so a reader never caches a rolled-back state.
+
+A customer's revision is keyed by its `external_id`, the id applications check with, so a
+check reads both revisions in one round trip without first asking the database for the
+customer's primary key. Writers know the primary key: `customers_changed` maps it (one query).
+
+A stamp the cache has lost (eviction, restart) is recreated from the clock in milliseconds,
+never from 0, so a reader holding a number seen before the loss cannot match it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
 from collections.abc import Iterable
 
 from django.core.cache import cache
 from django.db import transaction
 
 CATALOG_KEY = "rev:catalog"
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._@:+-]{1,100}")
 
 
-def customer_key(customer_id: int) -> str:
-    return f"rev:customer:{customer_id}"
+def id_part(external_id: str) -> str:
+    """`external_id` as a piece of a cache key: itself when short and plain, else a digest
+    (Redis takes any bytes, but Django warns about spaces and long keys)."""
+    if _PLAIN_ID.fullmatch(external_id):
+        return external_id
+    return "~" + hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def customer_key(external_id: str) -> str:
+    return f"rev:customer:{id_part(external_id)}"
+
+
+def fresh_stamp() -> int:
+    """The value a lost stamp restarts from: later than any stamp of the same key before."""
+    return int(time.time() * 1000)
 
 
 def _bump(key: str) -> None:
     try:
         cache.incr(key)
     except ValueError:
-        # Unknown key: start from a value that cannot collide with a stamp seen before the
-        # cache lost it (a reader holding the old number must miss).
-        import time
-
-        cache.set(key, int(time.time() * 1000), timeout=None)
+        # Unknown key: start from the clock (see the module docstring), then move on from it,
+        # so that two writers racing here still end on different numbers.
+        cache.add(key, fresh_stamp(), timeout=None)
+        cache.incr(key)
 
 
 def catalog_changed() -> None:
@@ -38,12 +61,33 @@ def catalog_changed() -> None:
 
 def customers_changed(customer_ids: Iterable[int]) -> None:
     """These customers' cached answers may be stale: move their revisions after commit."""
-    keys = [customer_key(pk) for pk in set(customer_ids)]
-    transaction.on_commit(lambda: [_bump(key) for key in keys])
+    from subscriptions.models import Customer
+
+    ids = {pk for pk in customer_ids if pk is not None}
+    if not ids:
+        return
+    external_ids = Customer.objects.filter(pk__in=ids).values_list("external_id", flat=True)
+    keys = [customer_key(external_id) for external_id in external_ids]
+
+    def bump() -> None:
+        for key in keys:
+            _bump(key)
+
+    transaction.on_commit(bump)
 
 
-def current(customer_id: int) -> tuple[int, int]:
-    """(catalog revision, customer revision), read in one cache round trip."""
-    key = customer_key(customer_id)
-    values = cache.get_many([CATALOG_KEY, key])
-    return values.get(CATALOG_KEY, 0), values.get(key, 0)
+def current(customer: str | int) -> tuple[int, int]:
+    """(catalog revision, customer revision) for a customer's `external_id` (or primary key,
+    which costs a query), read in one cache round trip; a lost stamp is recreated first."""
+    if not isinstance(customer, str):
+        from subscriptions.models import Customer
+
+        customer = Customer.objects.values_list("external_id", flat=True).get(pk=customer)
+    keys = [CATALOG_KEY, customer_key(customer)]
+    values = cache.get_many(keys)
+    if len(values) < len(keys):
+        for key in keys:
+            if key not in values:
+                cache.add(key, fresh_stamp(), timeout=None)
+        values = cache.get_many(keys)
+    return values.get(CATALOG_KEY, 0), values.get(keys[1], 0)

@@ -1,6 +1,14 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from config import env
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
 ]
+
+if env.flag("ENTITLE_BENCH_VIEWS"):  # the benchmark's bare view (BENCHMARKS.md); off unless asked for
+    from api.bench import bare
+
+    urlpatterns.append(path("bench/bare", bare, name="bench-bare"))

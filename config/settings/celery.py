@@ -22,6 +22,7 @@ else:
         "store_processed": False,
     }
 
+CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -35,4 +36,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-ended-trials": {"task": "subscriptions.expire_trials", "schedule": 60.0},
     "flush-check-counts": {"task": "api.flush_check_counts", "schedule": 60.0},
+    # The dashboard's precomputed figures (reporting): how fresh they are at worst.
+    "refresh-feature-usage": {
+        "task": "reporting.refresh_feature_usage",
+        "schedule": float(env.integer("ENTITLE_REPORTING_SECONDS", 300)),
+    },
 }

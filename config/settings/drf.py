@@ -23,8 +23,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # Requests per minute and per key, unless the key sets its own `rate_limit`.
 API_RATE_PER_MINUTE = env.integer("API_RATE_PER_MINUTE", 60_000)
-# Resolved answers kept in each web process (an LRU in front of the shared cache).
-API_SNAPSHOTS_IN_MEMORY = env.integer("API_SNAPSHOTS_IN_MEMORY", 20_000)
+# Memory each web process gives resolved answers (an LRU in front of the shared cache).
+API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 64)
 # Longest a resolved snapshot stays in the shared cache when nothing ends it sooner.
 API_SNAPSHOT_TTL = env.integer("API_SNAPSHOT_TTL", 24 * 3600)
 
@@ -33,13 +33,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Entitlement checks for applications and catalog writes for billing sync.\n\n"
         "Authenticate with `Authorization: Api-Key <key>`. Every write needs a `X-Change-Reason` "
-        "header, recorded in history. Errors are `{\"detail\": ..., \"code\": ...}`, or DRF's "
+        'header, recorded in history. Errors are `{"detail": ..., "code": ...}`, or DRF\'s '
         "field errors for an invalid body. Times are ISO 8601 in UTC."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FeatureKindEnum": "catalog.models.Feature.Kind",
+        "FeatureStatusEnum": "catalog.models.Feature.Status",
+        "FallbackEnum": "catalog.models.Feature.Fallback",
+        "ItemKindEnum": "catalog.models.Item.Kind",
+        "ItemStatusEnum": "catalog.models.Item.Status",
+        "SubscriptionStatusEnum": "subscriptions.models.Subscription.Status",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }

@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/entitle")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
-from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import *  # noqa: F403
 
 _RUN = os.environ.get("ENTITLE_TEST_RUN") or str(os.getpid())
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -18,5 +18,7 @@ DATABASES = {"default": env.database("")}  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": f"test_entitle_{_RUN}"}
 CACHES["default"]["KEY_PREFIX"] = f"entitle-test-{_RUN}-{_WORKER}"  # noqa: F405
+ENTITLE_TEST_RUN = _RUN
+CELERY_TASK_DEFAULT_QUEUE = f"entitle-test-{_RUN}-{_WORKER}"  # workers started by tests listen here
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False

@@ -1,0 +1,128 @@
+"""`Authorization: Api-Key <key>`: who is calling, with which scope, and how often.
+
+Authentication is also where a request's one cache round trip happens (NOTES.md, hot path):
+the keys revision (is the key this process remembers still as it was?), the key's throttle
+counter and its last-used stamp go into one pipeline, together with whatever the view asks
+for through `prefetch(request, batch)` (the check endpoint's revisions, snapshot and count).
+A key this process has seen costs no query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.utils.functional import SimpleLazyObject
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework_api_key.permissions import KeyParser
+
+from api import keys
+from api.store import Batch, as_int
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+USAGE_KEY = "apikeys:last-used"
+WINDOW_SECONDS = 60
+_parser = KeyParser()
+
+
+@dataclass(slots=True)
+class KeyPrincipal:
+    """`request.auth` of a request made with an API key."""
+
+    prefix: str
+    scope: str
+    owner_id: int
+    rate_limit: int | None
+    window_count: int | None = None  # requests of this key in the current throttle window
+    window_resets_in: int = WINDOW_SECONDS
+    source: str = "api"
+    _owner: Any = field(default=None, repr=False)
+
+    def owner(self) -> User:
+        """The key's owner, read once per request and only when needed (never on a check)."""
+        if self._owner is None:
+            from django.contrib.auth.models import User
+
+            try:
+                self._owner = User.objects.get(pk=self.owner_id, is_active=True)
+            except User.DoesNotExist:
+                raise exceptions.AuthenticationFailed("The key's owner is no longer active.") from None
+        return self._owner
+
+
+class Prefetching(Protocol):
+    """A view that adds its own reads to the request's single round trip."""
+
+    def prefetch(self, request: Any, batch: Batch) -> None: ...
+
+    def prefetched(self, request: Any, results: list) -> None: ...
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """No key: not authenticated (401 with `WWW-Authenticate`). A malformed, unknown, revoked
+    or expired key, or one whose owner is inactive: 401 too."""
+
+    keyword = "Api-Key"
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="entitle"'
+
+    def authenticate(self, request):
+        raw_key = _parser.get(request)
+        if raw_key is None:
+            return None
+        raw_key = raw_key.strip()
+        prefix = keys.split(raw_key)
+        if prefix is None:
+            raise exceptions.AuthenticationFailed("Malformed API key: expected Api-Key <prefix>.<secret>.")
+        at = keys.now()
+        remembered = keys.remembered(prefix)
+        if remembered is None:
+            revision = keys.revision()  # read before the row, so a change in between is seen later
+            record = keys.load(prefix)
+            keys.remember(prefix, revision, record)
+        else:
+            revision, record = remembered
+            if record is None or not record.accepts(raw_key, at):
+                # Known bad here; ask whether keys changed since before refusing.
+                current = keys.revision()
+                if current != revision:
+                    revision, record = current, keys.load(prefix)
+                    keys.remember(prefix, revision, record)
+        if record is None or not record.accepts(raw_key, at):
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+
+        view = request.parser_context.get("view") if request.parser_context else None
+        prefetch = getattr(view, "prefetch", None)
+        stamp = int(at.timestamp())
+        batch = Batch()
+        revision_at = batch.get(keys.REVISION_KEY)
+        window_at = batch.incr(f"throttle:{prefix}:{stamp // WINDOW_SECONDS}", WINDOW_SECONDS * 2)
+        batch.hset(USAGE_KEY, prefix, stamp)
+        if prefetch is not None:
+            prefetch(request, batch)
+        results = batch.execute()
+
+        current = as_int(results[revision_at])
+        if current != revision:
+            # A key or owner changed since this process read the key (or the stamp was lost).
+            current = current if current is not None else keys.revision()
+            record = keys.load(prefix)
+            keys.remember(prefix, current, record)
+            if record is None or not record.accepts(raw_key, at):
+                raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+        principal = KeyPrincipal(
+            prefix=prefix,
+            scope=record.scope,
+            owner_id=record.owner_id,
+            rate_limit=record.rate_limit,
+            window_count=as_int(results[window_at]),
+            window_resets_in=WINDOW_SECONDS - stamp % WINDOW_SECONDS,
+        )
+        if prefetch is not None:
+            view.prefetched(request, results)
+        # The owner is a user row: read it only when a view needs it (writes), not on checks.
+        return SimpleLazyObject(principal.owner), principal

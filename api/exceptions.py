@@ -1,0 +1,95 @@
+"""Errors in DESIGN §6's shape: `{"detail": "...", "code": "..."}`, or DRF's field errors
+for an invalid body. Domain exceptions raised by services become 4xx answers here, so a
+refused write is never a 500."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from audit.context import ChangeReasonRequired
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request is invalid."
+    default_code = "invalid"
+
+
+class ChangeReasonMissing(BadRequest):
+    default_detail = "Say why: every write needs an X-Change-Reason header with a reason."
+    default_code = "change_reason_required"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Entitle cannot answer right now; apply the feature's fallback and retry."
+    default_code = "service_unavailable"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def from_django_validation(error: DjangoValidationError) -> exceptions.APIException:
+    """Field messages become DRF field errors (`__all__` as `non_field_errors`); messages
+    about no field in particular become `{"detail", "code": "invalid"}`."""
+    if hasattr(error, "error_dict"):
+        errors = {
+            ("non_field_errors" if name == "__all__" else name): messages
+            for name, messages in error.message_dict.items()
+        }
+        if set(errors) != {"non_field_errors"}:
+            return exceptions.ValidationError(errors)
+        return BadRequest(" ".join(errors["non_field_errors"]))
+    return BadRequest(" ".join(error.messages))
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, ChangeReasonRequired):
+        return ChangeReasonMissing(str(exc) or None)
+    if isinstance(exc, DjangoValidationError):
+        return from_django_validation(exc)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, IntegrityError):
+        # A concurrent write got there first (a unique key, a protected row).
+        return Conflict("The change conflicts with another one made at the same time; read and retry.")
+    if isinstance(exc, DataError):
+        return BadRequest("A value is out of the range the database can store.")
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Checks, keys and throttling need the cache: say so, so applications use their fallback.
+        return Unavailable()
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict):
+    """DRF's handler, after mapping domain exceptions, with plain details as {detail, code}."""
+    exc = _translate(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.APIException) and not isinstance(exc.detail, dict | list):
+        response.data = {"detail": str(exc.detail), "code": getattr(exc.detail, "code", exc.default_code)}
+    if isinstance(exc, exceptions.Throttled):
+        response.data["detail"] = "Too many requests for this key; retry after the Retry-After seconds."
+    return response

@@ -1,0 +1,129 @@
+"""API keys as the hot path sees them: checked in process memory, without a query.
+
+Each web process remembers the keys it has seen (prefix → hash, scope, owner, expiry) with
+the keys revision it read them under. Every request reads that revision in its one round trip
+(`api.authentication`); when any key or key owner changed since, the key is read again from
+the database. Revoking a key, expiring it or deactivating its owner therefore takes effect on
+the next request, in every process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_api_key.crypto import KeyGenerator
+
+from catalog.revisions import fresh_stamp
+
+REVISION_KEY = "rev:apikeys"
+MAX_REMEMBERED = 10_000
+_generator = KeyGenerator()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What authenticating and throttling a key need; `usable` is false once revoked or
+    when its owner is inactive."""
+
+    prefix: str
+    hashed_key: str
+    scope: str
+    owner_id: int
+    usable: bool
+    expires: datetime | None
+    rate_limit: int | None
+
+    def accepts(self, raw_key: str, at: datetime) -> bool:
+        """The presented key matches the stored hash (in constant time) and may be used now."""
+        if not self.usable or (self.expires is not None and self.expires <= at):
+            return False
+        return _generator.verify(raw_key, self.hashed_key)
+
+
+_remembered: OrderedDict[str, tuple[int, KeyRecord | None]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def remembered(prefix: str) -> tuple[int, KeyRecord | None] | None:
+    """(revision, record) this process holds for `prefix`; a None record is a known-bad prefix."""
+    with _lock:
+        entry = _remembered.get(prefix)
+        if entry is not None:
+            _remembered.move_to_end(prefix)
+        return entry
+
+
+def remember(prefix: str, revision: int, record: KeyRecord | None) -> None:
+    with _lock:
+        _remembered[prefix] = (revision, record)
+        _remembered.move_to_end(prefix)
+        while len(_remembered) > MAX_REMEMBERED:
+            _remembered.popitem(last=False)
+
+
+def forget_all() -> None:
+    """Drop what this process remembers (tests; never needed for correctness)."""
+    with _lock:
+        _remembered.clear()
+
+
+def load(prefix: str) -> KeyRecord | None:
+    """Read one key from the database (one query, with its owner)."""
+    from api.models import APIKey
+
+    row = (
+        APIKey.objects.filter(prefix=prefix)
+        .values("hashed_key", "scope", "owner_id", "owner__is_active", "revoked", "expiry_date", "rate_limit")
+        .first()
+    )
+    if row is None:
+        return None
+    return KeyRecord(
+        prefix=prefix,
+        hashed_key=row["hashed_key"],
+        scope=row["scope"],
+        owner_id=row["owner_id"],
+        usable=row["owner__is_active"] and not row["revoked"],
+        expires=row["expiry_date"],
+        rate_limit=row["rate_limit"],
+    )
+
+
+def revision() -> int:
+    """The keys revision, recreated from the clock when the cache lost it."""
+    value = cache.get(REVISION_KEY)
+    if value is None:
+        cache.add(REVISION_KEY, fresh_stamp(), timeout=None)
+        value = cache.get(REVISION_KEY, 0)
+    return int(value)
+
+
+def _bump() -> None:
+    try:
+        cache.incr(REVISION_KEY)
+    except ValueError:
+        cache.add(REVISION_KEY, fresh_stamp(), timeout=None)
+        cache.incr(REVISION_KEY)
+
+
+def keys_changed() -> None:
+    """A key or a key owner changed: every process re-reads the keys it uses, after commit."""
+    transaction.on_commit(_bump)
+
+
+def split(raw_key: str) -> str | None:
+    """The prefix of a well-formed key (`<8 characters>.<secret>`), else None."""
+    prefix, dot, secret = raw_key.partition(".")
+    if not dot or len(prefix) != 8 or not prefix.isalnum() or not secret or len(raw_key) > 200:
+        return None
+    return prefix
+
+
+def now() -> datetime:
+    return timezone.now()

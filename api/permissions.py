@@ -1,0 +1,24 @@
+"""A key's scope: `read` keys check entitlements and read; `write` keys also write. What a
+write may change is then up to the key owner's permissions, checked by the services.
+
+`request.auth` is a `KeyPrincipal` for a request made with a key, or any token with a
+`scope` for a write replayed in process (a scheduled change: `audit.scheduling`)."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+READ, WRITE = "read", "write"
+
+
+class HasScope(BasePermission):
+    """No key: 401. A read key on a write: 403 with code `insufficient_scope`."""
+
+    message = "This key's scope is read: writes need a key with the write scope."
+    code = "insufficient_scope"
+
+    def has_permission(self, request, view) -> bool:
+        scope = getattr(request.auth, "scope", None)
+        if request.method in SAFE_METHODS:
+            return scope in (READ, WRITE)
+        return scope == WRITE

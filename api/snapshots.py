@@ -1,0 +1,373 @@
+"""The check endpoint's hot path (NOTES.md): a customer's whole resolution, precomputed and
+cached, keyed by the catalog and customer revisions of `catalog.revisions`.
+
+Three tiers, each checked against the revisions read in the request's single round trip:
+
+1. process memory: an LRU of snapshots by external id; a hit costs no further I/O;
+2. Redis: one key per customer, `snap:<external id>`, holding the revisions it was built under.
+   It is fetched in the same round trip as the revisions whenever memory has nothing for the
+   customer, so a check answered from Redis still costs one round trip and no query;
+3. the database: the customer (one query), its subscriptions, add-ons, overrides and list
+   entries (`subscriptions.selectors`, at most four), with the catalog specs cached per catalog
+   revision (memory, then Redis, then five queries).
+
+A snapshot whose revisions differ from the current ones is a miss, and so is one read at or
+after its `valid_until` (the first instant any answer changes by itself: an override or trial
+ending, a grace period running out). Revisions are read before any row, so a snapshot is never
+tagged newer than the data it holds. Unknown customers are cached too (their revision moves
+when they are created), so a flood of checks for an unknown id does not reach the database.
+
+ETags name the revisions and the `valid_until` of what they describe: `If-None-Match` is
+answered 304 from the round trip alone, with no snapshot read, while both revisions are
+unchanged and that instant has not come.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+
+from api.store import Batch, as_int, redis_client
+from catalog.revisions import CATALOG_KEY, customer_key, fresh_stamp, id_part
+from subscriptions.resolution import Answer, CustomerState, resolve_feature
+
+FORMAT = 1
+CATALOG_SPECS_KEY = "catalog-specs:v{format}:{revision}"
+
+
+def snapshot_key(external_id: str) -> str:
+    return f"snap:{id_part(external_id)}"
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as DRF writes times."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def answer_entry(answer: Answer) -> dict[str, Any]:
+    """One entry of the check response (DESIGN §6)."""
+    return {
+        "kind": answer.kind,
+        "enabled": answer.enabled,
+        "value": answer.value,
+        "unlimited": answer.unlimited,
+        "source": answer.source,
+        "valid_until": iso(answer.valid_until),
+        "fallback": answer.fallback,
+    }
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Every answer for one customer, as built under `revisions`, valid until `valid_until`
+    (epoch seconds; None: until something is changed).
+
+    The answers are kept rendered: `body` is the check response's `entitlements` object as
+    JSON bytes, served as is; one answer is parsed out only when a single feature is asked.
+    """
+
+    external_id: str
+    revisions: tuple[int, int]
+    exists: bool
+    valid_until: float | None
+    body: bytes  # {"<feature key>": {answer}, ...}: every active feature
+    archived: bytes  # the same for archived features, only ever asked for one by one
+    _parsed: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    def holds(self, revisions: tuple[int, int], at: float) -> bool:
+        return self.revisions == revisions and (self.valid_until is None or at < self.valid_until)
+
+    def answer(self, feature_key: str) -> dict[str, Any] | None:
+        """One feature's answer, active or archived; None for an unknown feature."""
+        if self._parsed is None:
+            before = self.weight()
+            self._parsed = {**orjson.loads(self.archived), **orjson.loads(self.body)}
+            _grow(self, self.weight() - before)
+        return self._parsed.get(feature_key)
+
+    def weight(self) -> int:
+        """Roughly the memory it holds, for the in-process budget."""
+        size = len(self.body) + len(self.archived) + 400
+        return size + (PARSED_FACTOR * size if self._parsed is not None else 0)
+
+    def valid_until_iso(self) -> str | None:
+        return None if self.valid_until is None else iso(datetime.fromtimestamp(self.valid_until, tz=UTC))
+
+    def dumps(self) -> bytes:
+        """Header line, then the two JSON objects as they are: loading needs no re-encoding."""
+        header = orjson.dumps(
+            {"f": FORMAT, "r": list(self.revisions), "x": self.exists, "v": self.valid_until}
+        )
+        return b"\n".join((header, self.body, self.archived))
+
+    @classmethod
+    def loads(cls, external_id: str, data: bytes | None) -> Snapshot | None:
+        if not data:
+            return None
+        try:
+            header, body, archived = data.split(b"\n", 2)
+            raw = orjson.loads(header)
+            if raw.get("f") != FORMAT:
+                return None
+            return cls(
+                external_id=external_id,
+                revisions=(int(raw["r"][0]), int(raw["r"][1])),
+                exists=bool(raw["x"]),
+                valid_until=raw["v"],
+                body=body,
+                archived=archived,
+            )
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return None
+
+
+# --- tier 1: process memory -----------------------------------------------------------------------
+
+PARSED_FACTOR = 4  # parsed Python dicts take about four times their JSON's bytes
+_memory: OrderedDict[str, Snapshot] = OrderedDict()
+_memory_lock = threading.Lock()
+_memory_used = 0
+
+
+def _budget() -> int:
+    return settings.API_SNAPSHOT_MEMORY_MB * 1024 * 1024
+
+
+def remembered(external_id: str) -> Snapshot | None:
+    with _memory_lock:
+        snapshot = _memory.get(external_id)
+        if snapshot is not None:
+            _memory.move_to_end(external_id)
+        return snapshot
+
+
+def remember(snapshot: Snapshot) -> None:
+    """Keep it in this process, evicting the least recently used beyond the memory budget."""
+    global _memory_used
+    with _memory_lock:
+        previous = _memory.pop(snapshot.external_id, None)
+        if previous is not None:
+            _memory_used -= previous.weight()
+        _memory[snapshot.external_id] = snapshot
+        _memory_used += snapshot.weight()
+        _evict()
+
+
+def _grow(snapshot: Snapshot, extra: int) -> None:
+    global _memory_used
+    with _memory_lock:
+        if _memory.get(snapshot.external_id) is snapshot:
+            _memory_used += extra
+            _evict()
+
+
+def _evict() -> None:
+    global _memory_used
+    while _memory_used > _budget() and len(_memory) > 1:
+        _, oldest = _memory.popitem(last=False)
+        _memory_used -= oldest.weight()
+
+
+def forget_all() -> None:
+    """Empty this process's memory tiers (tests; never needed for correctness)."""
+    global _catalog, _memory_used
+    with _memory_lock:
+        _memory.clear()
+        _memory_used = 0
+        _catalog = None
+
+
+# --- one check: what the round trip brings --------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Prefetch:
+    """A check's reads, queued into the request's single round trip and read back from it."""
+
+    external_id: str
+    at: datetime
+    revisions: tuple[int, int] | None = None
+    stored: Snapshot | None = None
+    _slots: dict[str, int] = field(default_factory=dict)
+    _memory_hit: bool = False
+
+    def queue(self, batch: Batch) -> None:
+        self._slots["revisions"] = batch.mget([CATALOG_KEY, customer_key(self.external_id)])
+        in_memory = remembered(self.external_id)
+        self._memory_hit = in_memory is not None
+        if not self._memory_hit:
+            # Memory has nothing for this customer: fetch the shared snapshot in the same trip.
+            self._slots["snapshot"] = batch.get(snapshot_key(self.external_id))
+
+    def receive(self, results: list) -> None:
+        catalog, customer = (as_int(v) for v in results[self._slots["revisions"]])
+        if catalog is None or customer is None:
+            catalog, customer = _recreate_lost(catalog, customer, self.external_id)
+        self.revisions = (catalog, customer)
+        if "snapshot" in self._slots:
+            self.stored = Snapshot.loads(self.external_id, results[self._slots["snapshot"]])
+
+    def fetch(self) -> Prefetch:
+        """Run the reads on their own (a request that did not prefetch)."""
+        batch = Batch()
+        self.queue(batch)
+        self.receive(batch.execute())
+        return self
+
+    def snapshot(self) -> Snapshot:
+        """The customer's snapshot under the current revisions, from the cheapest tier that
+        has a valid one, else built (and stored in both cache tiers)."""
+        assert self.revisions is not None
+        now = self.at.timestamp()
+        in_memory = remembered(self.external_id)
+        if in_memory is not None and in_memory.holds(self.revisions, now):
+            return in_memory
+        stored = self.stored
+        if stored is None and self._memory_hit:
+            # Memory had a stale one, so the shared copy was not fetched: another process may
+            # have rebuilt it already.
+            stored = _read_stored(self.external_id)
+        if stored is not None and stored.holds(self.revisions, now):
+            remember(stored)
+            return stored
+        built = build(self.external_id, self.revisions, self.at)
+        _store(built, now)
+        remember(built)
+        return built
+
+
+def _recreate_lost(catalog: int | None, customer: int | None, external_id: str) -> tuple[int, int]:
+    """The cache lost a revision: restart it from the clock (never from a number seen before)."""
+    keys = [CATALOG_KEY, customer_key(external_id)]
+    for key, value in zip(keys, (catalog, customer), strict=True):
+        if value is None:
+            cache.add(key, fresh_stamp(), timeout=None)
+    values = cache.get_many(keys)
+    return int(values.get(keys[0], 0)), int(values.get(keys[1], 0))
+
+
+def _read_stored(external_id: str) -> Snapshot | None:
+    client = redis_client()
+    key = snapshot_key(external_id)
+    data = client.get(cache.make_key(key)) if client is not None else cache.get(key)
+    return Snapshot.loads(external_id, data)
+
+
+def _store(snapshot: Snapshot, now: float) -> None:
+    ttl = settings.API_SNAPSHOT_TTL
+    if snapshot.valid_until is not None:
+        ttl = min(ttl, int(snapshot.valid_until - now) + 1)
+    if ttl <= 0:
+        return
+    key = snapshot_key(snapshot.external_id)
+    client = redis_client()
+    if client is not None:
+        client.set(cache.make_key(key), snapshot.dumps(), ex=ttl)
+    else:
+        cache.set(key, snapshot.dumps(), timeout=ttl)
+
+
+# --- tier 3: building from the database ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCatalog:
+    revision: int
+    specs: Any  # catalog.selectors.CatalogSpecs
+    archived: tuple  # FeatureSpec of archived features
+
+
+_catalog: CachedCatalog | None = None
+
+
+def catalog_for(revision: int) -> CachedCatalog:
+    """The catalog specs under `revision`: from memory, else Redis, else five queries (plus one
+    for archived features), then kept in both."""
+    global _catalog
+    current = _catalog
+    if current is not None and current.revision == revision:
+        return current
+    key = CATALOG_SPECS_KEY.format(format=FORMAT, revision=revision)
+    loaded = cache.get(key)
+    if not isinstance(loaded, CachedCatalog) or loaded.revision != revision:
+        loaded = _load_catalog(revision)
+        cache.set(key, loaded, timeout=settings.API_SNAPSHOT_TTL)
+    _catalog = loaded
+    return loaded
+
+
+def _load_catalog(revision: int) -> CachedCatalog:
+    from catalog.models import Feature
+    from catalog.selectors import feature_spec, load_catalog_specs
+
+    archived = tuple(feature_spec(f) for f in Feature.objects.filter(status=Feature.Status.ARCHIVED))
+    return CachedCatalog(revision=revision, specs=load_catalog_specs(), archived=archived)
+
+
+def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapshot:
+    """Resolve the customer now (DESIGN §2) and shape every answer for the API."""
+    from subscriptions.models import Customer
+    from subscriptions.selectors import resolve_customer
+
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        return Snapshot(external_id, revisions, exists=False, valid_until=None, body=b"{}", archived=b"{}")
+    catalog = catalog_for(revisions[0])
+    try:
+        resolution = resolve_customer(customer, now=at, catalog=catalog.specs)
+    except KeyError:
+        # The customer refers to an item newer than the cached catalog (its revision bump is
+        # on its way): resolve against the catalog as it is now. Newer data under an older
+        # revision is only ever a miss later, never a stale answer.
+        catalog = _load_catalog(revisions[0])
+        resolution = resolve_customer(customer, now=at, catalog=catalog.specs)
+    answers = {key: answer_entry(resolution.answers[key]) for key in sorted(resolution.answers)}
+    nobody = CustomerState(external_id=external_id, country="", traits={}, subscriptions=())
+    archived = {spec.key: answer_entry(resolve_feature(spec, nobody, {}, at)) for spec in catalog.archived}
+    valid_until = resolution.valid_until.timestamp() if resolution.valid_until is not None else None
+    return Snapshot(external_id, revisions, True, valid_until, orjson.dumps(answers), orjson.dumps(archived))
+
+
+# --- ETags ---------------------------------------------------------------------------------------
+
+
+def etag(kind: str, revisions: tuple[int, int], valid_until: float | str | None) -> str:
+    """A weak ETag (the body's `evaluated_at` moves; the answers do not) naming the revisions
+    and the instant the answers stop holding."""
+    if isinstance(valid_until, str):
+        valid_until = datetime.fromisoformat(valid_until.replace("Z", "+00:00")).timestamp()
+    until = "-" if valid_until is None else str(round(valid_until * 1_000_000))
+    return f'W/"{kind}{FORMAT}.{revisions[0]}.{revisions[1]}.{until}"'
+
+
+def still_fresh(if_none_match: str, kind: str, revisions: tuple[int, int], at: datetime) -> str | None:
+    """The ETag in `If-None-Match` that still describes the answer, if any: same revisions,
+    and its `valid_until` not reached."""
+    now_us = at.timestamp() * 1_000_000
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        opaque = tag[2:] if tag.startswith("W/") else tag
+        if len(opaque) < 2 or opaque[0] != '"' or opaque[-1] != '"':
+            continue
+        parts = opaque[1:-1].split(".")
+        if len(parts) != 4 or parts[0] != f"{kind}{FORMAT}":
+            continue
+        if parts[1] != str(revisions[0]) or parts[2] != str(revisions[1]):
+            continue
+        if parts[3] == "-":
+            return f"W/{opaque}"
+        try:
+            if now_us < int(parts[3]):
+                return f"W/{opaque}"
+        except ValueError:
+            continue
+    return None

@@ -1,0 +1,151 @@
+"""Several cache commands in one round trip: a Redis pipeline in production and tests, or the
+same commands one by one on any other Django cache (the demo's file cache).
+
+The check endpoint's budget is one round trip (NOTES.md, hot path): the revisions, the
+throttle counter, the check count and the snapshot are asked together. Keys are Django cache
+keys (prefix and version applied), and integers are stored raw, so `cache.incr()` and
+`cache.get()` agree with what is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
+
+
+def redis_client() -> Any | None:
+    """The redis-py client behind Django's default cache, or None when it is not Redis."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(write=True)
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class Batch:
+    """Queue commands, then `execute()` them in one round trip; each method returns the
+    index of its result in the list `execute()` returns."""
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[str, tuple]] = []
+
+    def _add(self, op: str, *args: Any) -> int:
+        self._ops.append((op, args))
+        return len(self._ops) - 1
+
+    def mget(self, keys: Iterable[str]) -> int:
+        """Values of several keys (bytes or ints as stored; None when missing)."""
+        return self._add("mget", list(keys))
+
+    def get(self, key: str) -> int:
+        return self._add("get", key)
+
+    def incr(self, key: str, ttl: int) -> int:
+        """Increment a counter that disappears `ttl` seconds after its first increment."""
+        return self._add("incr", key, ttl)
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> int:
+        return self._add("hincrby", key, field, amount)
+
+    def hset(self, key: str, field: str, value: int) -> int:
+        return self._add("hset", key, field, value)
+
+    def sadd(self, key: str, member: str) -> int:
+        return self._add("sadd", key, member)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def execute(self) -> list[Any]:
+        if not self._ops:
+            return []
+        client = redis_client()
+        if client is not None:
+            return self._execute_redis(client)
+        return [_FALLBACK[op](*args) for op, args in self._ops]
+
+    def _execute_redis(self, client: Any) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        # Where each op's result sits among the pipeline's replies (incr sends two commands).
+        slots: list[int] = []
+        sent = 0
+        for op, args in self._ops:
+            slots.append(sent)
+            if op == "mget":
+                pipe.mget([cache.make_key(k) for k in args[0]])
+            elif op == "get":
+                pipe.get(cache.make_key(args[0]))
+            elif op == "incr":
+                key = cache.make_key(args[0])
+                pipe.incr(key)
+                pipe.expire(key, args[1])
+                sent += 1
+            elif op == "hincrby":
+                pipe.hincrby(cache.make_key(args[0]), args[1], args[2])
+            elif op == "hset":
+                pipe.hset(cache.make_key(args[0]), args[1], args[2])
+            elif op == "sadd":
+                pipe.sadd(cache.make_key(args[0]), args[1])
+            sent += 1
+        replies = pipe.execute()
+        return [replies[slot] for slot in slots]
+
+
+# --- the same commands on a cache without pipelines (demo only: not atomic across processes) ---
+
+
+def _fallback_mget(keys: list[str]) -> list[Any]:
+    values = cache.get_many(keys)
+    return [values.get(key) for key in keys]
+
+
+def _fallback_incr(key: str, ttl: int) -> int:
+    cache.add(key, 0, timeout=ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=ttl)
+        return 1
+
+
+def _fallback_hincrby(key: str, field: str, amount: int) -> int:
+    mapping = cache.get(key) or {}
+    mapping[field] = mapping.get(field, 0) + amount
+    cache.set(key, mapping, timeout=None)
+    return mapping[field]
+
+
+def _fallback_hset(key: str, field: str, value: int) -> int:
+    mapping = cache.get(key) or {}
+    mapping[field] = value
+    cache.set(key, mapping, timeout=None)
+    return 1
+
+
+def _fallback_sadd(key: str, member: str) -> int:
+    members = cache.get(key) or set()
+    if member in members:
+        return 0
+    cache.set(key, members | {member}, timeout=None)
+    return 1
+
+
+_FALLBACK = {
+    "mget": _fallback_mget,
+    "get": lambda key: cache.get(key),
+    "incr": _fallback_incr,
+    "hincrby": _fallback_hincrby,
+    "hset": _fallback_hset,
+    "sadd": _fallback_sadd,
+}

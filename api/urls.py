@@ -1,0 +1,24 @@
+"""The API's URLs, namespace "api": `/api/v1/...` (DESIGN §6), the schema and its docs.
+URL names are stable: scheduled changes replay stored writes through these views
+(`audit.scheduling`)."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views import UnknownPathView
+
+app_name = "api"
+
+v1 = [
+    path("", include("catalog.api.urls")),
+    path("", include("segments.api.urls")),
+    path("", include("subscriptions.api.urls")),
+    path("", include("audit.api.urls")),
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", UnknownPathView.as_view(), name="unknown"),
+]

@@ -1,0 +1,176 @@
+"""Fixtures of the API tests: keys, a client that speaks the API, and counters of queries
+and Redis round trips. Every request runs as in production: its on-commit callbacks (cache
+revision bumps) run when it ends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from io import StringIO
+from typing import Any
+
+import pytest
+import redis
+from django.test import Client
+
+from api import keys, services, snapshots
+from api.models import APIKey
+
+REASON = "Billing sync, ticket OPS-42"
+
+
+@pytest.fixture(scope="module")
+def _demo_once(django_db_setup, django_db_blocker):
+    """The demo catalogue, loaded once per module inside a transaction that is rolled back
+    at its end; each test runs in a savepoint within it (seed_demo takes a second)."""
+    from django.core.management import call_command
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            call_command("seed_demo", verbosity=0, stdout=StringIO())
+            yield
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def demo(_demo_once, db):
+    """The DESIGN §9 demo catalogue (tests/conftest.py's, loaded once per module here)."""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memory():
+    """Each test starts as a fresh web process: nothing remembered in memory."""
+    snapshots.forget_all()
+    keys.forget_all()
+    yield
+    snapshots.forget_all()
+    keys.forget_all()
+
+
+@dataclass
+class Api:
+    """A test client for `/api/v1/` with a key; writes carry a reason unless told not to."""
+
+    client: Client
+    key: str
+    capture: Any
+    last: Any = field(default=None)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        reason: str | None = REASON,
+        headers: dict | None = None,
+        key: str | None = "default",
+    ):
+        extra = dict(headers or {})
+        key = self.key if key == "default" else key
+        if key is not None:
+            extra["HTTP_AUTHORIZATION"] = f"Api-Key {key}"
+        if reason is not None and method not in ("GET", "HEAD"):
+            extra["HTTP_X_CHANGE_REASON"] = reason
+        if path.startswith("http://testserver"):
+            path = path.removeprefix("http://testserver")
+        url = path if path.startswith("/") else f"/api/v1/{path}"
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        with self.capture(execute=True):
+            response = self.client.generic(method, url, data=data, content_type="application/json", **extra)
+        self.last = response
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def put(self, path, body=None, **kwargs):
+        return self.request("PUT", path, body, **kwargs)
+
+    def patch(self, path, body=None, **kwargs):
+        return self.request("PATCH", path, body, **kwargs)
+
+    def post(self, path, body=None, **kwargs):
+        return self.request("POST", path, body, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+def make_key(owner, scope: str = "write", **kwargs) -> str:
+    _, raw_key = services.api_key_create(name=f"{owner.username}-{scope}", owner=owner, scope=scope, **kwargs)
+    return raw_key
+
+
+@pytest.fixture
+def superuser(db):
+    from tests.factories import SuperuserFactory
+
+    return SuperuserFactory()
+
+
+@pytest.fixture
+def api(db, superuser, django_capture_on_commit_callbacks):
+    """A write-scope key of a superuser."""
+    return Api(Client(), make_key(superuser, "write"), django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def api_for(db, django_capture_on_commit_callbacks):
+    """`api_for(user, scope)`: a client with a new key of that user."""
+
+    def build(user, scope: str = "write", **kwargs) -> Api:
+        return Api(Client(), make_key(user, scope, **kwargs), django_capture_on_commit_callbacks)
+
+    return build
+
+
+@pytest.fixture
+def reader(db, django_capture_on_commit_callbacks):
+    """A read-scope key of a service account with no permissions at all."""
+    from tests.factories import UserFactory
+
+    account = UserFactory(username="checker-app", is_staff=False)
+    return Api(Client(), make_key(account, "read"), django_capture_on_commit_callbacks)
+
+
+class RoundTrips:
+    """Counts Redis round trips (each packed send is one: a pipeline is a single one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    counter = RoundTrips()
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        counter.count += 1
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return counter
+
+
+def history_rows() -> int:
+    """Every history row of every tracked model, and the audit log."""
+    from django.apps import apps
+
+    from audit.models import AuditEntry
+
+    total = AuditEntry.objects.count()
+    for model in apps.get_models():
+        if model.__name__.startswith("Historical"):
+            total += model.objects.count()
+    return total
+
+
+__all__ = ["REASON", "APIKey", "Api", "history_rows", "make_key"]
