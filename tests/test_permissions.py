@@ -60,7 +60,7 @@ CHANGES = {
     "support override": (
         lambda: Override.objects.get(feature__key="4k-streaming"),
         "valid_until_1",
-        "10:00:00",
+        "23:59:00",  # the demo ends overrides on the hour: this is always a change
         {"support"},
     ),
 }
