@@ -32,12 +32,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "audit",
     "catalog",
     "segments",
     "subscriptions",
     "api",
+    "reporting",
 ]
 
 MIDDLEWARE = [
@@ -124,7 +126,7 @@ LOGIN_REDIRECT_URL = "admin:index"
 ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", False)
 AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one account from one address
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 OTP_TOTP_ISSUER = "Entitle"

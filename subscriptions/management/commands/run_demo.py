@@ -28,6 +28,7 @@ class Command(BaseCommand):
             (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
         call_command("migrate", verbosity=0)
         call_command("seed_demo")
+        call_command("refresh_feature_usage")  # the dashboard's figures, before beat's first run
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
