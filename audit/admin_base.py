@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
@@ -47,6 +48,48 @@ class AuditedModelForm(forms.ModelForm):
         return reason
 
 
+SCHEDULE_FIELD = "schedule_for"
+
+
+def schedule_field() -> forms.DateTimeField:
+    from unfold.widgets import UnfoldAdminSplitDateTimeWidget
+
+    return forms.SplitDateTimeField(
+        label="Schedule this change for…",
+        required=False,
+        widget=UnfoldAdminSplitDateTimeWidget,
+        help_text="Leave empty to save now. Otherwise the change is stored and applied at that time "
+        "(UTC), with your permissions then; changes in the tables below are not scheduled.",
+    )
+
+
+def api_value(obj, name: str, form: forms.ModelForm) -> object:
+    """A field's value as the API takes it: related objects by key, dates in ISO 8601."""
+    field = obj._meta.get_field(name)
+    value = form.cleaned_data.get(name) if field.many_to_many else getattr(obj, name)
+    if field.many_to_many:
+        return [related.key for related in value or []]
+    if field.is_relation:
+        return getattr(value, "key", None) or getattr(value, "external_id", None)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if field.get_internal_type() == "CharField" and hasattr(field, "countries"):
+        return [str(code) for code in value] if getattr(field, "multiple", False) else str(value or "")
+    return value
+
+
+class ScheduleFormMixin(forms.Form):
+    """Adds the optional "schedule this change for…" time to a change form."""
+
+    schedule_for = schedule_field()
+
+    def clean_schedule_for(self):
+        when = self.cleaned_data.get(SCHEDULE_FIELD)
+        if when is not None and when <= timezone.now():
+            raise ValidationError("Pick a time in the future, or leave it empty to save now.")
+        return when
+
+
 class ReasonForm(forms.Form):
     """The reason page of a delete or a bulk action."""
 
@@ -62,6 +105,11 @@ class AuditedModelAdmin(ModelAdmin):
     delete_confirmation_template = "admin/audit/delete_confirmation.html"
     show_full_result_count = False
     list_per_page = 50
+
+    # Admins whose change form may be scheduled set this to the API path of the object
+    # (formatted with it) and list the fields the API takes (DESIGN §5, §6).
+    schedule_path: str | None = None
+    schedule_fields: tuple[str, ...] = ()
 
     # --- what subclasses implement -------------------------------------------------------
     def save_object(self, request: HttpRequest, obj: Any, form: forms.ModelForm, reason: str) -> None:
@@ -84,24 +132,84 @@ class AuditedModelAdmin(ModelAdmin):
         return actions
 
     def get_fieldsets(self, request, obj=None):
+        extra = (REASON_FIELD, SCHEDULE_FIELD)
         fieldsets = [
-            (name, {**options, "fields": [f for f in options["fields"] if f != REASON_FIELD]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in extra]})
             for name, options in super().get_fieldsets(request, obj)
         ]
         editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
         if editable:
-            fieldsets.append(("Why", {"fields": [REASON_FIELD]}))
+            why = [REASON_FIELD, SCHEDULE_FIELD] if self._schedulable(obj) else [REASON_FIELD]
+            fieldsets.append(("Why", {"fields": why}))
         return fieldsets
+
+    def _schedulable(self, obj) -> bool:
+        return obj is not None and self.schedule_path is not None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if self._schedulable(obj):
+            # Declared on the base form, so the admin's form factory knows the extra field.
+            kwargs["form"] = type(self.form.__name__, (ScheduleFormMixin, self.form), {})
+        return super().get_form(request, obj, change, **kwargs)
+
+    def scheduled_request(self, obj, form) -> tuple[str, str, dict]:
+        """The API write equivalent to this form's changes: PATCH of the changed fields."""
+        path = self.schedule_path.format(obj=obj)
+        body = {
+            name: api_value(obj, name, form) for name in form.changed_data if name in self.schedule_fields
+        }
+        return "PATCH", path, body
 
     def save_model(self, request, obj, form, change):
         reason = form.cleaned_data[REASON_FIELD]
+        if form.cleaned_data.get(SCHEDULE_FIELD):
+            # Stored instead of saved: the same write, made later by the sweep, as this user.
+            from audit.scheduling import schedule_change
+
+            method, path, body = self.scheduled_request(obj, form)
+            request.scheduled_change = schedule_change(
+                method=method,
+                path=path,
+                body=body,
+                effective_at=form.cleaned_data[SCHEDULE_FIELD],
+                actor=request.user,
+                reason=reason,
+                source="admin",
+            )
+            return
         with change_context(actor=request.user, reason=reason, source="admin"):
             self.save_object(request, obj, form, reason)
 
     def save_related(self, request, form, formsets, change):
+        if getattr(request, "scheduled_change", None) is not None:
+            if any(formset.has_changed() for formset in formsets):
+                messages.warning(
+                    request, "The changes in the tables were not scheduled: save them on their own."
+                )
+            return
         # Many-to-many fields are set by the services in save_object; only inlines remain.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        if getattr(request, "scheduled_change", None) is not None:
+            return ""  # nothing was saved: the inlines were not even processed
+        return super().construct_change_message(request, form, formsets, add)
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "scheduled_change", None) is None:
+            super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        change = getattr(request, "scheduled_change", None)
+        if change is None:
+            return super().response_change(request, obj)
+        from django.urls import reverse
+
+        messages.success(
+            request, f"Scheduled for {change.effective_at:%Y-%m-%d %H:%M} UTC: nothing changes until then."
+        )
+        return HttpResponseRedirect(reverse("admin:audit_scheduledchange_change", args=[change.pk]))
 
     def save_formset(self, request, form, formset, change):
         reason = form.cleaned_data[REASON_FIELD]

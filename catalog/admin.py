@@ -17,10 +17,13 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import REASON_FIELD, AuditedModelAdmin, AuditedModelForm, reason_field
 from audit.context import normalize_reason
+from audit.imports import AuditedImportExportMixin
 from catalog import permissions, services
 from catalog.forms import LevelsField, ValueField
 from catalog.models import Entitlement, Feature, FeatureGroupPermission, FeatureUserPermission, Item, Tag
+from catalog.resources import EntitlementResource, FeatureResource, ItemResource
 from catalog.values import display_value
+from reporting.admin import FeatureReportingTab
 from segments import services as segment_services
 from segments.models import TargetingRule
 
@@ -80,12 +83,29 @@ class TargetingRuleInline(FeatureChildInline):
 
 
 @admin.register(Feature)
-class FeatureAdmin(AuditedModelAdmin):
+class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     form = FeatureForm
+    resource_classes = [FeatureResource]
+    schedule_path = "/api/v1/features/{obj.key}"
+    schedule_fields = (
+        "name",
+        "description",
+        "kind",
+        "levels",
+        "min_value",
+        "max_value",
+        "allow_unlimited",
+        "markets",
+        "keep_when_delinquent",
+        "fallback",
+        "tags",
+        "status",
+    )
     list_display = ["key", "name", "kind", "status", "markets_display", "fallback", "tag_list"]
     list_filter = ["kind", "status", "tags", "keep_when_delinquent", "fallback"]
     search_fields = ["key", "name", "description"]
     inlines = [TargetingRuleInline]
+    change_form_datasets = [FeatureReportingTab]  # the "Reporting" tab (reporting.admin)
     filter_horizontal = ["tags"]
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "kind", "status", "tags"]}),
@@ -186,7 +206,8 @@ class SupersedeForm(forms.Form):
 
 
 @admin.register(Item)
-class ItemAdmin(AuditedModelAdmin):
+class ItemAdmin(AuditedImportExportMixin, AuditedModelAdmin):
+    resource_classes = [ItemResource, EntitlementResource]
     list_display = [
         "key",
         "name",
@@ -297,10 +318,16 @@ class EntitlementAdminForm(AuditedModelForm):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(AuditedModelAdmin):
+class EntitlementAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     """All entitlements in one list, to answer "which plans give 4K?"."""
 
     form = EntitlementAdminForm
+    resource_classes = [EntitlementResource]
+    schedule_path = "/api/v1/items/{obj.item.key}/entitlements/{obj.feature.key}"
+
+    def scheduled_request(self, obj, form):
+        return "PUT", self.schedule_path.format(obj=obj), {"value": obj.value}
+
     list_display = ["item", "feature", "value_display"]
     list_filter = ["item__kind", "feature__kind", "feature__tags"]
     search_fields = ["item__key", "feature__key"]

@@ -12,10 +12,12 @@ from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import AuditedModelAdmin
+from audit.imports import AuditedImportExportMixin
 from catalog import permissions as catalog_permissions
 from catalog.admin import ObjectPermissionAdmin
 from segments import permissions, services
 from segments.models import Condition, Segment, SegmentGroupPermission, SegmentMember, SegmentUserPermission
+from segments.resources import SegmentListResource
 
 
 class ConditionForm(forms.ModelForm):
@@ -99,7 +101,10 @@ class SegmentMemberInline(SegmentChildInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(AuditedModelAdmin):
+class SegmentAdmin(AuditedImportExportMixin, AuditedModelAdmin):
+    resource_classes = [SegmentListResource]
+    schedule_path = "/api/v1/segments/{obj.key}"
+    schedule_fields = ("name", "description", "tags")
     list_display = ["key", "name", "included_count", "excluded_count", "rule_count", "tag_list"]
     list_filter = ["tags"]
     search_fields = ["key", "name", "description"]

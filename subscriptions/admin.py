@@ -15,12 +15,14 @@ from unfold.admin import TabularInline
 from unfold.decorators import action
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
+from audit.imports import AuditedImportExportMixin
 from catalog.forms import ValueField
 from catalog.permissions import features_grantable_by
 from catalog.values import display_value
 from subscriptions import selectors, services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 from subscriptions.permissions import can_override
+from subscriptions.resources import CustomerResource, OverrideResource, SubscriptionResource
 
 
 def resolved_table(customer: Customer) -> str:
@@ -96,8 +98,9 @@ class CustomerForm(AuditedModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(AuditedModelAdmin):
+class CustomerAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     form = CustomerForm
+    resource_classes = [CustomerResource]
     list_display = ["external_id", "name", "country", "created_at"]
     list_filter = ["country", "subscriptions__status", "subscriptions__plan"]
     search_fields = ["external_id", "name"]
@@ -205,8 +208,11 @@ class SubscriptionForm(AuditedModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(AuditedModelAdmin):
+class SubscriptionAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     form = SubscriptionForm
+    resource_classes = [SubscriptionResource]
+    schedule_path = "/api/v1/subscriptions/{obj.external_id}"
+    schedule_fields = ("plan", "status", "trial_ends_at", "current_period_end", "past_due_since")
     list_display = ["external_id", "customer", "plan", "status", "trial_ends_at", "current_period_end"]
     list_filter = ["status", "plan"]
     search_fields = ["external_id", "customer__external_id", "customer__name"]
@@ -287,8 +293,9 @@ class OverrideAdminForm(AuditedModelForm):
 
 
 @admin.register(Override)
-class OverrideAdmin(AuditedModelAdmin):
+class OverrideAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     form = OverrideAdminForm
+    resource_classes = [OverrideResource]
     list_display = [
         "id",
         "subscription",

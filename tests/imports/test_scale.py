@@ -1,0 +1,97 @@
+"""An import of 10,000 item entitlements previews and applies in under a minute, at a constant
+number of queries per row: the rows' objects are loaded up front, then each row costs what
+its service costs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEntry
+from catalog import services
+from catalog.models import Entitlement, Feature, Item
+from tests.imports.conftest import import_bytes
+
+pytestmark = pytest.mark.django_db
+
+SETUP = {"actor": None, "reason": "Test setup: a large catalog.", "source": "shell"}
+
+
+def make_catalog(features: int, items: int, prefix: str = "") -> tuple[list[str], list[str]]:
+    """`features` switch features and `items` plans, through the services (a few seconds)."""
+    feature_keys = [f"{prefix}feature-{n:03}" for n in range(features)]
+    item_keys = [f"{prefix}plan-{n:03}" for n in range(items)]
+    for key in feature_keys:
+        services.feature_save(feature=Feature(key=key, name=key), **SETUP)
+    for rank, key in enumerate(item_keys):
+        services.item_save(item=Item(key=key, name=key, rank=rank), **SETUP)
+    return feature_keys, item_keys
+
+
+def entitlements_csv(item_keys: list[str], feature_keys: list[str]) -> bytes:
+    rows = ["item,feature,value"] + [
+        f"{item},{feature},true" for item in item_keys for feature in feature_keys
+    ]
+    return "\n".join(rows).encode()
+
+
+def test_import__10k_entitlements__previews_and_applies_within_a_minute(
+    catalog_user, capsys, django_capture_on_commit_callbacks
+):
+    feature_keys, item_keys = make_catalog(100, 100)
+    data = entitlements_csv(item_keys, feature_keys)
+
+    started = time.perf_counter()
+    preview = import_bytes("entitlements", data, user=catalog_user)
+    previewed = time.perf_counter()
+    assert preview.is_clean and preview.counts["created"] == 10_000
+    assert not Entitlement.objects.filter(item__key__in=item_keys).exists()
+
+    applied_at = time.perf_counter()
+    # The test's transaction never commits: run what commit would (cache revision bumps).
+    with django_capture_on_commit_callbacks(execute=True):
+        result = import_bytes("entitlements", data, user=catalog_user, apply=True)
+    done = time.perf_counter()
+
+    assert result.applied and result.counts["created"] == 10_000
+    assert Entitlement.objects.filter(item__key__in=item_keys).count() == 10_000
+    assert AuditEntry.objects.filter(request_id=result.request_id, source="import").count() == 10_000
+    preview_s, apply_s = previewed - started, done - applied_at
+    with capsys.disabled():
+        print(f"\n10k entitlements: preview {preview_s:.1f} s, apply {apply_s:.1f} s")
+    assert preview_s + apply_s < 60
+
+
+def _queries(data: bytes, username: str, *, apply: bool) -> int:
+    user = User.objects.get(username=username)  # fresh: no permissions cached from a run before
+    with CaptureQueriesContext(connection) as queries:
+        result = import_bytes("entitlements", data, user=user, apply=apply)
+    assert result.is_clean and (result.applied or not apply)
+    return len(queries)
+
+
+@pytest.mark.parametrize("apply", [False, True], ids=["preview", "apply"])
+def test_import__queries_per_row__are_the_same_for_100_and_1000_rows(catalog_user, apply, capsys):
+    feature_keys, item_keys = make_catalog(100, 11)
+    hundred = entitlements_csv(item_keys[:1], feature_keys)
+    thousand = entitlements_csv(item_keys[1:], feature_keys)
+
+    q100 = _queries(hundred, catalog_user.username, apply=apply)
+    q1000 = _queries(thousand, catalog_user.username, apply=apply)
+
+    # q = fixed + rows × per_row: the 900 extra rows cost a whole number of queries each, and
+    # what is left over is the same handful of set-up queries for both files.
+    per_row, remainder = divmod(q1000 - q100, 900)
+    fixed = q100 - 100 * per_row
+    with capsys.disabled():
+        print(
+            f"\n{'apply' if apply else 'preview'}: {q100} queries for 100 rows, {q1000} for 1000: "
+            f"{per_row} per row + {fixed}"
+        )
+    assert remainder == 0
+    assert fixed == q1000 - 1000 * per_row
+    assert 0 <= fixed <= 20
