@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install chromium
+.PHONY: demo test lint format install chromium bench
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,9 @@ chromium:
 demo: install
 	$(BIN)/python manage.py run_demo
 
+# Both cores: each pytest-xdist worker gets its own database, cache prefix and Celery queue.
 test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -31,3 +32,8 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark of BENCHMARKS.md: its own database (entitle_bench) and Redis database (13),
+# N = 1k, 10k, 100k, about 15-20 minutes. Not part of `make test`. BENCH_ARGS: python -m bench --help.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
