@@ -17,7 +17,8 @@ def test_support_journey__streamfan_searched__resolved_entitlements_show_overrid
     login(page, demo_live, "support")
 
     # When support opens Customers, searches for streamfan and opens it
-    page.get_by_role("link", name="Customers", exact=True).first.click()
+    # The sidebar link (its accessible name starts with the icon's ligature, "groups").
+    page.get_by_role("link", name=re.compile(r"\bCustomers$")).first.click()
     expect(page.get_by_role("link", name="acme", exact=True)).to_be_visible()
     search = page.locator("input[name=q]")
     search.fill("streamfan")
