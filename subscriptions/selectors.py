@@ -1,10 +1,17 @@
-"""Reads about customers: their state as the resolver's input, and their resolved answers."""
+"""Reads about customers: their state as the resolver's input, and their resolved answers.
+
+The mapping from rows to the resolver's frozen dataclasses is written once, here, for a batch
+of customers; one customer (a check, an admin page) is the batch of one, and the dashboard's
+refresh (`reporting.resolving`) reads id ranges of thousands through the same functions.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -21,26 +28,38 @@ from subscriptions.resolution import (
     resolve_entitlements,
 )
 
+CUSTOMER_FIELDS = ("pk", "external_id", "country", "traits")
 
-def customer_state(customer: Customer, catalog: CatalogSpecs) -> CustomerState:
-    """Map one customer's rows to the resolver's input: three queries (subscriptions,
-    add-ons, overrides). Grants come from the catalog specs, not the database."""
-    subscriptions = list(
-        Subscription.objects.filter(customer=customer).values(
-            "pk", "plan_id", "status", "trial_ends_at", "past_due_since"
-        )
-    )
-    ids = [s["pk"] for s in subscriptions]
+
+def customer_states(
+    catalog: CatalogSpecs, customers: Sequence[Mapping[str, Any]], **by_customer: Any
+) -> dict[int, CustomerState]:
+    """The resolver's input for `customers` (rows with CUSTOMER_FIELDS), keyed by customer id.
+    `by_customer` selects their subscriptions by customer id (`customer_id=…`, or an id range):
+    three queries whatever the batch's size, two when none has a subscription. Grants come
+    from the catalog specs, not the database."""
+    by_subscription = {f"subscription__{key}": value for key, value in by_customer.items()}
+    subscriptions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in (
+        Subscription.objects.filter(**by_customer)
+        .order_by("pk")
+        .values("pk", "customer_id", "plan_id", "status", "trial_ends_at", "past_due_since")
+    ):
+        subscriptions[row["customer_id"]].append(row)
     addons: dict[int, list[AddonSpec]] = defaultdict(list)
     overrides: dict[int, list[OverrideSpec]] = defaultdict(list)
-    if ids:
-        for sub_id, item_id, quantity in SubscriptionAddon.objects.filter(
-            subscription_id__in=ids
-        ).values_list("subscription_id", "addon_id", "quantity"):
+    if subscriptions:
+        for sub_id, item_id, quantity in (
+            SubscriptionAddon.objects.filter(**by_subscription)
+            .order_by("pk")
+            .values_list("subscription_id", "addon_id", "quantity")
+        ):
             item = catalog.items[item_id]
             addons[sub_id].append(AddonSpec(key=item.key, quantity=quantity, grants=item.grants))
-        for row in Override.objects.filter(subscription_id__in=ids).values(
-            "pk", "subscription_id", "feature__key", "effect", "value", "valid_from", "valid_until"
+        for row in (
+            Override.objects.filter(**by_subscription)
+            .order_by("pk")
+            .values("pk", "subscription_id", "feature__key", "effect", "value", "valid_from", "valid_until")
         ):
             overrides[row["subscription_id"]].append(
                 OverrideSpec(
@@ -52,41 +71,63 @@ def customer_state(customer: Customer, catalog: CatalogSpecs) -> CustomerState:
                     valid_until=row["valid_until"],
                 )
             )
-    specs = []
-    for sub in subscriptions:
-        plan = catalog.items[sub["plan_id"]]
-        specs.append(
-            SubscriptionSpec(
-                id=sub["pk"],
-                plan_key=plan.key,
-                plan_rank=plan.rank,
-                grace_days=plan.grace_days,
-                status=sub["status"],
-                trial_ends_at=sub["trial_ends_at"],
-                past_due_since=sub["past_due_since"],
-                plan_grants=plan.grants,
-                addons=tuple(addons[sub["pk"]]),
-                overrides=tuple(overrides[sub["pk"]]),
-            )
+    return {
+        customer["pk"]: CustomerState(
+            external_id=customer["external_id"],
+            country=str(customer["country"] or ""),
+            traits=customer["traits"] or {},
+            subscriptions=tuple(
+                _subscription_spec(sub, catalog, addons[sub["pk"]], overrides[sub["pk"]])
+                for sub in subscriptions.get(customer["pk"], ())
+            ),
         )
-    return CustomerState(
-        external_id=customer.external_id,
-        country=str(customer.country or ""),
-        traits=customer.traits or {},
-        subscriptions=tuple(specs),
+        for customer in customers
+    }
+
+
+def _subscription_spec(
+    sub: Mapping[str, Any], catalog: CatalogSpecs, addons: list[AddonSpec], overrides: list[OverrideSpec]
+) -> SubscriptionSpec:
+    plan = catalog.items[sub["plan_id"]]
+    return SubscriptionSpec(
+        id=sub["pk"],
+        plan_key=plan.key,
+        plan_rank=plan.rank,
+        grace_days=plan.grace_days,
+        status=sub["status"],
+        trial_ends_at=sub["trial_ends_at"],
+        past_due_since=sub["past_due_since"],
+        plan_grants=plan.grants,
+        addons=tuple(addons),
+        overrides=tuple(overrides),
     )
 
 
-def customer_segments(customer: Customer, catalog: CatalogSpecs) -> dict[str, SegmentSpec]:
-    """The catalog's segments with this customer's explicit list entries filled in (one
-    query): a segment's full lists are never loaded to answer for one customer."""
+def customer_state(customer: Customer, catalog: CatalogSpecs) -> CustomerState:
+    """One customer's resolver input (at most three queries)."""
+    row = {name: getattr(customer, name) for name in CUSTOMER_FIELDS}
+    return customer_states(catalog, [row], customer_id=customer.pk)[customer.pk]
+
+
+def listed_segments(
+    catalog: CatalogSpecs, external_id: str, listed: Sequence[tuple[int, str]]
+) -> dict[str, SegmentSpec]:
+    """The catalog's segments with one customer's explicit list entries ((segment id, kind)
+    pairs) filled in: a segment's full lists are never loaded to answer for one customer."""
+    if not listed:
+        return catalog.segments
     segments = dict(catalog.segments)
-    for segment_id, kind in SegmentMember.objects.filter(customer=customer).values_list("segment_id", "kind"):
+    for segment_id, kind in listed:
         key = catalog.segment_keys[segment_id]
-        listed = frozenset({customer.external_id})
         field = "included" if kind == SegmentMember.Kind.INCLUDED else "excluded"
-        segments[key] = dataclasses.replace(segments[key], **{field: listed})
+        segments[key] = dataclasses.replace(segments[key], **{field: frozenset({external_id})})
     return segments
+
+
+def customer_segments(customer: Customer, catalog: CatalogSpecs) -> dict[str, SegmentSpec]:
+    """One customer's view of the segments (one query)."""
+    listed = list(SegmentMember.objects.filter(customer=customer).values_list("segment_id", "kind"))
+    return listed_segments(catalog, customer.external_id, listed)
 
 
 def resolve_customer(
