@@ -1,0 +1,407 @@
+"""The whole benchmark in one command (issue 8; BENCHMARKS.md explains the figures).
+
+    make bench                                        # N = 1k, 10k, 100k: about 16-19 minutes
+    .venv/bin/python -m bench --sizes 1000 --rounds 1 --no-extras   # a quick look
+    .venv/bin/python -m bench --sizes 1000 --what-if --no-extras    # what fix B could reach
+
+1. A fresh database `entitle_bench` and Redis database 13; migrate; collect static files
+   (production settings serve the admin's through whitenoise's manifest).
+2. For each N: seed (N = 1k first, then grow the same data set to 10k and 100k); count the SQL
+   queries, Redis round trips and commands of each kind of check in process; start two
+   gunicorns (one with the in-process snapshot tier, one without it, so that every warm check
+   is served from Redis); warm a working set of customers; then run wrk in rounds. In each
+   round every endpoint (the single-feature check, the full entitlements 200 and 304) runs
+   between two runs of the bare view, and its ratio is taken to their mean.
+3. At the largest N: a plan change reaching the checks, the admin changelists and forms, and
+   the sweep of the 10k due scheduled changes.
+
+Results: `var/bench/results-<time>.json` (everything) and `.md` (the tables), also printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import load, stack
+
+OUT_DIR = stack.BASE_DIR / "var" / "bench"
+SCENARIOS = [
+    # name, server, script
+    ("bare view", "memory", "bare"),
+    ("one feature, memory tier", "memory", "one"),
+    ("all features, memory tier", "memory", "all"),
+    ("all features, 304", "memory", "etag"),
+    ("one feature, Redis tier", "redis", "one"),
+    ("all features, Redis tier", "redis", "all"),
+]
+WHAT_IF = [
+    ("one feature, what-if B: no round trip", "no-round-trip", "one"),
+    ("all features, what-if B: no round trip", "no-round-trip", "all"),
+]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="customer counts, ascending")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per N")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
+    parser.add_argument("--worker-threads", type=int, default=4, help="gunicorn gthread threads per worker")
+    parser.add_argument("--hot", type=int, default=1000, help="customers in the working set")
+    parser.add_argument("--sweep-workers", type=int, default=2, help="processes sweeping at once")
+    parser.add_argument("--port", type=int, default=8811, help="first of two ports on 127.0.0.1")
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also measure the what-if server of bench/whatif.py: what fix B in api/ could reach",
+    )
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="skip the plan change, admin and sweep measurements at the largest N",
+    )
+    parser.add_argument("--database", default=stack.DEFAULT_DATABASE)
+    parser.add_argument("--redis", default=stack.DEFAULT_REDIS)
+    args = parser.parse_args(argv)
+    args.sizes = sorted(int(s) for s in args.sizes.split(","))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    env = stack.environment(database=args.database, redis_url=args.redis)
+    os.environ.update(env)
+    sys.path.insert(0, str(stack.BASE_DIR))
+    os.chdir(stack.BASE_DIR)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    started = time.perf_counter()
+    results: dict[str, Any] = {"started": stamp, "machine": machine(), "settings": vars(args), "phases": []}
+
+    say(f"Fresh database {args.database} and Redis {args.redis}")
+    stack.recreate_database(args.database)
+    stack.flush_redis(args.redis)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+    servers = {
+        "memory": stack.Server("memory", args.port),
+        "redis": stack.Server("redis", args.port + 1, env={"API_SNAPSHOTS_IN_MEMORY": "0"}),
+    }
+    if args.what_if:
+        for offset, (_, mode, _) in enumerate(WHAT_IF, start=2):
+            servers[mode] = stack.Server(
+                mode, args.port + offset, env={"BENCH_WHAT_IF": mode}, app="bench.whatif"
+            )
+    try:
+        keys: dict[str, str] = {}
+        for index, n in enumerate(args.sizes):
+            last = index == len(args.sizes) - 1 and not args.no_extras
+            phase = run_phase(n, args, env, servers, keys, last=last)
+            results["phases"].append(phase)
+            write(results, stamp)
+    finally:
+        for server in servers.values():
+            server.stop()
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    path = write(results, stamp)
+    from bench.report import markdown
+
+    text = markdown(results)
+    path.with_suffix(".md").write_text(text)
+    print(text)
+    say(f"Results: {path} and {path.with_suffix('.md')} ({results['seconds']:.0f} s)")
+
+
+def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]:
+    from django.core.management import call_command
+
+    from bench import measure
+
+    phase: dict[str, Any] = {"customers": n, "load_before": stack.load_average()}
+    say(f"N = {n}: seeding")
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    call_command("seed_bench", customers=n, seed=args.seed, stdout=out)
+    phase["seed"] = {"seconds": round(time.perf_counter() - t0, 1), "output": out.getvalue().strip()}
+    phase["rows"] = row_counts()
+    say(f"  {phase['seed']['output'].splitlines()[-1]}")
+    if not keys:
+        keys["read"] = api_key("bench-read", "bench-reader", "read")
+        keys["write"] = api_key("bench-write", "bench", "write")
+
+    hot = hot_set(n, args.hot, args.seed)
+    features = active_features()
+    say("  queries and round trips per check (in process)")
+    phase["check_costs"] = measure.check_costs(keys["read"], hot[:8], features[len(features) // 2])
+
+    for server in servers.values():
+        server.start(env, workers=args.workers, threads=args.worker_threads, log_dir=OUT_DIR)
+    try:
+        say(f"  warming {len(hot)} customers")
+        scripts = build_scripts(n, hot, features, keys["read"], servers["memory"].url, args.seed)
+        for name in ("one", "all", "etag"):
+            for server in servers.values():
+                load.run_wrk(
+                    server.url, scripts[name], duration=2, connections=args.connections, threads=args.threads
+                )
+        phase["load"] = run_rounds(args, servers, scripts)
+        if last:
+            say("  a plan change reaching the checks")
+            phase["plan_change"] = measure.plan_change(
+                server_url=servers["memory"].url,
+                read_key=keys["read"],
+                write_key=keys["write"],
+                plan="plan-00",
+                sample=plan_sample("plan-00", args.seed),
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+    if last:
+        from django.contrib.auth.models import Group, User
+
+        from catalog.roles import ROLE_SALES
+
+        admin = User.objects.get(username="bench")
+        sales, _ = User.objects.get_or_create(username="bench-sales", defaults={"is_staff": True})
+        sales.groups.add(Group.objects.get(name=ROLE_SALES))
+        say("  admin changelists")
+        phase["admin"] = {
+            "superuser": measure.admin_changelists(admin),
+            "sales": measure.admin_changelists(sales),
+        }
+        say("  admin forms: the largest dropdown")
+        phase["dropdowns"] = measure.admin_dropdowns(admin)
+        say("  scheduled changes: profile, then the sweep")
+        phase["sweep_profile"] = measure.sweep_profile()
+        phase["sweep"] = measure.sweep(
+            workers=args.sweep_workers, now=datetime.now(UTC) + timedelta(days=365), env={**os.environ}
+        )
+    phase["load_after"] = stack.load_average()
+    return phase
+
+
+def run_rounds(args, servers, scripts) -> dict[str, Any]:
+    """`rounds` rounds. In each, every endpoint runs once (in an order rotated per round)
+    between two runs of the bare view, and its ratio is taken to the mean of those two: on a
+    machine shared with other work, only runs seconds apart see the same background load."""
+    scenarios = [s for s in SCENARIOS + (WHAT_IF if args.what_if else []) if s[2] != "bare"]
+    bare_name, bare_server, _ = SCENARIOS[0]
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in [SCENARIOS[0], *scenarios]}
+    ratios: dict[str, list[float]] = {name: [] for name in runs}
+
+    def run(name: str, server: str, script: str, r: int) -> load.WrkResult:
+        result = load.run_wrk(
+            servers[server].url,
+            scripts[script],
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        runs[name].append(result.as_dict())
+        timing = f"p50 {result.p50_ms:.2f}, p99 {result.p99_ms:.2f} ms"
+        say(f"  round {r + 1}: {name:40} {result.rps:6.0f} req/s, {timing}")
+        return result
+
+    for r in range(args.rounds):
+        shift = r % len(scenarios)
+        before = run(bare_name, bare_server, "bare", r)
+        for name, server, script in scenarios[shift:] + scenarios[:shift]:
+            result = run(name, server, script, r)
+            after = run(bare_name, bare_server, "bare", r)
+            bare = (before.rps + after.rps) / 2
+            ratios[name].append(round(result.rps / bare, 3) if bare else 0.0)
+            before = after
+        ratios[bare_name].append(1.0)
+    summary = {}
+    for name, results in runs.items():
+        summary[name] = {
+            "rps": round(statistics.median(r["rps"] for r in results), 0),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in results), 2),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in results), 2),
+            "ratio": round(statistics.median(ratios[name]), 3),
+            "ratios": ratios[name],
+            "errors": sum(r["errors"] for r in results),
+            "runs": results,
+        }
+    return summary
+
+
+# --- data for the load ---------------------------------------------------------------------------
+
+
+def hot_set(n: int, size: int, seed: int) -> list[str]:
+    """The working set: customers drawn uniformly from all N (so spread over the whole table)."""
+    from subscriptions.management.commands.seed_bench import external_id
+
+    return [external_id(i) for i in random.Random(f"{seed}/hot/{n}").sample(range(n), min(n, size))]
+
+
+def active_features() -> list[str]:
+    from catalog.models import Feature
+
+    return list(Feature.objects.filter(status="active").order_by("key").values_list("key", flat=True))
+
+
+def plan_sample(plan: str, seed: int, size: int = 200) -> list[str]:
+    from subscriptions.models import Subscription
+
+    ids = list(
+        Subscription.objects.filter(plan__key=plan, status="active")
+        .order_by("customer__external_id")
+        .values_list("customer__external_id", flat=True)
+    )
+    return random.Random(f"{seed}/plan-sample").sample(ids, min(size, len(ids)))
+
+
+def build_scripts(
+    n: int, hot: list[str], features: list[str], key: str, url: str, seed: int
+) -> dict[str, Path]:
+    """The wrk scripts of one phase; the 304 script carries each customer's current ETag, so
+    the customers are warmed (built once, stored in Redis) on the way."""
+    directory = OUT_DIR / "lua" / str(n)
+    auth = {"Authorization": f"Api-Key {key}"}
+    r = random.Random(f"{seed}/load/{n}")
+    everyone = [f"/api/v1/customers/{c}/entitlements" for c in hot]
+
+    def fetch(path: str) -> str:
+        request = urllib.request.Request(f"{url}{path}", headers=auth)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if response.status != 200:
+                raise SystemExit(f"{path} answered {response.status} while warming.")
+            return response.headers["ETag"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        etags = list(pool.map(fetch, everyone))
+    check = urllib.request.Request(f"{url}{everyone[0]}", headers={**auth, "If-None-Match": etags[0]})
+    try:
+        urllib.request.urlopen(check, timeout=10)
+        raise SystemExit("If-None-Match with the current ETag did not answer 304.")
+    except urllib.error.HTTPError as answer:
+        if answer.code != 304:
+            raise SystemExit(f"If-None-Match answered {answer.code}, not 304.") from None
+    one = [
+        (f"/api/v1/customers/{r.choice(hot)}/entitlements/{r.choice(features)}", auth)
+        for _ in range(4 * len(hot))
+    ]
+    all_ = [(path, auth) for path in everyone]
+    etag = [(path, {**auth, "If-None-Match": tag}) for path, tag in zip(everyone, etags, strict=True)]
+    r.shuffle(all_)
+    r.shuffle(etag)
+    return {
+        "bare": load.write_script(directory / "bare.lua", [("/bench/bare", {})]),
+        "one": load.write_script(directory / "one.lua", one),
+        "all": load.write_script(directory / "all.lua", all_),
+        "etag": load.write_script(directory / "etag.lua", etag),
+    }
+
+
+def api_key(name: str, username: str, scope: str) -> str:
+    """A key made the documented way (`create_api_key`, the last line of its output), with a
+    rate limit above what wrk can send, so the throttle counts but never answers 429."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("create_api_key", name, user=username, scope=scope, rate_limit=1_000_000_000, stdout=out)
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def row_counts() -> dict[str, int]:
+    from django.apps import apps
+
+    from audit.models import AuditEntry, ScheduledChange
+    from segments.models import SegmentMember
+    from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+
+    counts = {
+        model.__name__: model.objects.count()
+        for model in (
+            Customer,
+            Subscription,
+            SubscriptionAddon,
+            Override,
+            SegmentMember,
+            ScheduledChange,
+            AuditEntry,
+        )
+    }
+    counts["history rows"] = sum(
+        model.objects.count() for model in apps.get_models() if model.__name__.startswith("Historical")
+    )
+    return counts
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    def run(*command: str) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            return (done.stdout or done.stderr).strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in ln
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(ln.split()[1])
+        for ln in Path("/proc/meminfo").read_text().splitlines()
+        if ln.startswith("MemTotal")
+    )
+    import django
+    import gunicorn
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "gunicorn": gunicorn.__version__,
+        "postgres": run("psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "SHOW server_version"),
+        "redis": run("redis-cli", "INFO", "server").split("redis_version:")[-1].split()[0],
+        "wrk": " ".join(run(load.WRK, "--version").split()[:2]),
+    }
+
+
+def write(results: dict, stamp: str) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"results-{stamp}.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    return path
+
+
+def say(text: str) -> None:
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {text}", flush=True)
