@@ -48,3 +48,13 @@ def restore_roles():
         actor=None, reason="Test setup: roles and tags of the data migration.", source="shell"
     ):
         migration.create_roles_and_tags(apps, None)
+
+
+@pytest.fixture
+def superuser(client):
+    """A superuser, logged in on the test client."""
+    from tests import factories as f
+
+    user = f.SuperuserFactory()
+    client.force_login(user)
+    return user

@@ -10,16 +10,15 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.contrib import admin
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.context import change_context
 from subscriptions.models import Customer, Override, Subscription
 from tests import factories as f
+from tests.admin_pages import count_queries, history_rows, page_url, post_form, text
 
 pytestmark = pytest.mark.django_db
 
@@ -101,45 +100,6 @@ def rows(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
-def page_url(label: str, page: str, obj=None) -> str:
-    model = apps.get_model(label)
-    name = f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}"
-    return reverse(name, args=[obj.pk] if page == "change" else [])
-
-
-def count_queries(client, url: str):
-    """(response, number of queries) of a GET, after one GET to warm the process-wide caches."""
-    client.get(url)
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    return response, len(queries)
-
-
-def text(response) -> str:
-    """The page as a person reads it (entities decoded)."""
-    return html.unescape(response.content.decode())
-
-
-def post_form(client, url: str, fields: dict[str, object]):
-    """Post `fields` to an admin form as the page would: with every inline's management form."""
-    page = client.get(url)
-    assert page.status_code == 200
-    data: dict[str, object] = {}
-    for inline in page.context["inline_admin_formsets"]:
-        formset = inline.formset
-        data.update({f"{formset.prefix}-{k}": v for k, v in formset.management_form.initial.items()})
-    return client.post(url, {**data, **fields})
-
-
-def history_rows() -> int:
-    """History rows of every tracked model."""
-    return sum(
-        model._default_manager.count()
-        for model in apps.get_models()
-        if model.__name__.startswith("Historical")
-    )
-
-
 def split(moment) -> dict[str, str]:
     """A datetime as the admin's split date and time inputs take it."""
     return {"0": moment.strftime("%Y-%m-%d"), "1": moment.strftime("%H:%M:%S")}
@@ -149,13 +109,6 @@ def datetime_fields(**moments) -> dict[str, str]:
     return {
         f"{name}_{part}": value for name, moment in moments.items() for part, value in split(moment).items()
     }
-
-
-@pytest.fixture
-def superuser(client):
-    user = f.SuperuserFactory()
-    client.force_login(user)
-    return user
 
 
 # --- pages and their queries ---------------------------------------------------------------------
