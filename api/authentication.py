@@ -1,10 +1,11 @@
 """`Authorization: Api-Key <key>`: who is calling, with which scope, and how often.
 
 Authentication is also where a request's one cache round trip happens (NOTES.md, hot path):
-the keys revision (is the key this process remembers still as it was?), the key's throttle
-counter and its last-used stamp go into one pipeline, together with whatever the view asks
-for through `prefetch(request, batch)` (the check endpoint's revisions, snapshot and count).
-A key this process has seen costs no query.
+the keys revision (is the key this process remembers still as it was?) goes into one
+pipeline with whatever the view asks for through `prefetch(request, batch)` (the check
+endpoint's revisions and snapshot), and with the counts this process has not sent yet (the
+throttle window, last-used stamps, check counts: `api.live.counters`). A key this process has
+seen costs no query. Warm checks skip all of this: `api.fastcheck`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework_api_key.permissions import KeyParser
 
-from api import keys
+from api import keys, live
 from api.store import Batch, as_int
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-USAGE_KEY = "apikeys:last-used"
-WINDOW_SECONDS = 60
+USAGE_KEY = live.USAGE_KEY
+WINDOW_SECONDS = live.WINDOW_SECONDS
 _parser = KeyParser()
 
 
@@ -95,18 +96,26 @@ class ApiKeyAuthentication(BaseAuthentication):
         if record is None or not record.accepts(raw_key, at):
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
 
+        live.listener.ensure()
         view = request.parser_context.get("view") if request.parser_context else None
         prefetch = getattr(view, "prefetch", None)
         stamp = int(at.timestamp())
+        live.counters.request(prefix, stamp)
         batch = Batch()
         revision_at = batch.get(keys.REVISION_KEY)
-        window_at = batch.incr(f"throttle:{prefix}:{stamp // WINDOW_SECONDS}", WINDOW_SECONDS * 2)
-        batch.hset(USAGE_KEY, prefix, stamp)
         if prefetch is not None:
             prefetch(request, batch)
-        results = batch.execute()
+        unsent = live.counters.drain()
+        throttle_at = live.counters.queue(batch, unsent)
+        try:
+            results = batch.execute()
+        except Exception:
+            live.counters.restore(unsent)
+            raise
+        live.counters.received(throttle_at, results)
 
         current = as_int(results[revision_at])
+        live.known.observe_read(keys=current)
         if current != revision:
             # A key or owner changed since this process read the key (or the stamp was lost).
             current = current if current is not None else keys.revision()
@@ -119,7 +128,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             scope=record.scope,
             owner_id=record.owner_id,
             rate_limit=record.rate_limit,
-            window_count=as_int(results[window_at]),
+            window_count=live.counters.window_count(prefix, stamp // WINDOW_SECONDS),
             window_resets_in=WINDOW_SECONDS - stamp % WINDOW_SECONDS,
         )
         if prefetch is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -35,7 +34,7 @@ class CheckView(ApiView):
         at = timezone.now()
         self.hot = snapshots.Prefetch(external_id=self.kwargs["external_id"], at=at)
         self.hot.queue(batch)
-        counting.count(batch, self.counted_feature(), at)
+        counting.count(self.counted_feature(), at)
         self.counted_at = at
 
     def prefetched(self, request, results: list) -> None:
@@ -64,8 +63,8 @@ class CheckView(ApiView):
         response["Cache-Control"] = "private, no-cache"
         return response
 
-    def json(self, body: bytes | dict, etag: str) -> HttpResponse:
-        response = HttpResponse(body if isinstance(body, bytes) else orjson.dumps(body))
+    def json(self, body: bytes, etag: str) -> HttpResponse:
+        response = HttpResponse(body)
         response["Content-Type"] = "application/json"
         response["ETag"] = etag
         response["Cache-Control"] = "private, no-cache"

@@ -1,12 +1,13 @@
-"""How often applications check each feature, per day (DESIGN §7), counted without a
-database write per check.
+"""How often applications check each feature, per day (DESIGN §7), counted without a database
+write per check.
 
-A check adds 1 to a Redis hash per day (`HINCRBY`, inside the request's single round trip);
-a check of every feature at once counts under "*", spread over every active feature when
-flushed. `flush_check_counts` (a Celery task, `api.tasks`) moves the counts into `CheckCount`
-exactly once: each day's hash is renamed to a batch key in one atomic step, and a batch is
-added to the table and recorded as applied in one transaction, so a worker dying anywhere
-neither loses nor doubles counts. The same flush copies the keys' last-used stamps.
+A check adds 1 to this process's count (`api.live.counters`), which reaches a Redis hash per
+day (`HINCRBY`) within a tenth of a second, or inside the next request's round trip; a check of
+every feature at once counts under "*", spread over every active feature when flushed.
+`flush_check_counts` (a Celery task, `api.tasks`) moves the counts into `CheckCount` exactly
+once: each day's hash is renamed to a batch key in one atomic step, and a batch is added to the
+table and recorded as applied in one transaction, so a worker dying anywhere neither loses nor
+doubles counts. The same flush copies the keys' last-used stamps.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from api.store import Batch, redis_client
+from api.store import redis_client
 
 ALL_FEATURES = "*"
 DAYS_KEY = "checks:days"
@@ -34,27 +35,29 @@ def day_key(day: str) -> str:
     return f"checks:day:{day}"
 
 
-def count(batch: Batch, feature_key: str, at: datetime) -> None:
-    """Queue one check of `feature_key` (or "*": every feature) into the request's round trip."""
-    day = at.astimezone(UTC).date().isoformat()
-    batch.hincrby(day_key(day), feature_key, 1)
-    batch.sadd(DAYS_KEY, day)
+def count(feature_key: str, at: datetime, amount: int = 1) -> None:
+    """Count one check of `feature_key` (or "*": every feature)."""
+    from api import live
+
+    live.counters.check(at.astimezone(UTC).date().isoformat(), feature_key, amount)
 
 
 def uncount(feature_key: str, at: datetime) -> None:
-    """Take back a check counted before its answer turned out to be an error (401, 404, 429).
-    Best effort: a count is a statistic, and an error answer must not become a 500."""
-    batch = Batch()
-    batch.hincrby(day_key(at.astimezone(UTC).date().isoformat()), feature_key, -1)
-    with contextlib.suppress(RedisError):
-        batch.execute()
+    """Take back a check counted before its answer turned out to be an error (401, 404, 429)."""
+    count(feature_key, at, -1)
 
 
 # --- flushing ------------------------------------------------------------------------------------
 
 
 def flush() -> dict[str, int]:
-    """Move every pending count into `CheckCount`; returns {"batches", "checks"} applied."""
+    """Move every pending count into `CheckCount`; returns {"batches", "checks"} applied.
+    (This process's unsent counts go first; a web process sends its own within a tenth of a
+    second.)"""
+    from api import live
+
+    with contextlib.suppress(RedisError):
+        live.counters.flush()
     client = redis_client()
     if client is None:
         return _flush_fallback()

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator
 
-from catalog.revisions import fresh_stamp
+from catalog.revisions import bump, fresh_stamp
 
 REVISION_KEY = "rev:apikeys"
 MAX_REMEMBERED = 10_000
@@ -104,17 +104,9 @@ def revision() -> int:
     return int(value)
 
 
-def _bump() -> None:
-    try:
-        cache.incr(REVISION_KEY)
-    except ValueError:
-        cache.add(REVISION_KEY, fresh_stamp(), timeout=None)
-        cache.incr(REVISION_KEY)
-
-
 def keys_changed() -> None:
     """A key or a key owner changed: every process re-reads the keys it uses, after commit."""
-    transaction.on_commit(_bump)
+    transaction.on_commit(lambda: bump(REVISION_KEY))
 
 
 def split(raw_key: str) -> str | None:

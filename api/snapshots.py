@@ -1,9 +1,12 @@
 """The check endpoint's hot path (NOTES.md): a customer's whole resolution, precomputed and
 cached, keyed by the catalog and customer revisions of `catalog.revisions`.
 
-Three tiers, each checked against the revisions read in the request's single round trip:
+Three tiers, each checked against the current revisions:
 
-1. process memory: an LRU of snapshots by external id; a hit costs no further I/O;
+1. process memory: an LRU of snapshots by customer; a hit costs no further I/O. While the
+   process's revision listener is healthy (`api.live`), a snapshot read during its current
+   subscription is checked against what the listener knows, with no round trip at all;
+   otherwise against the revisions read in the request's single round trip;
 2. Redis: one key per customer, `snap:<external id>`, holding the revisions it was built under.
    It is fetched in the same round trip as the revisions whenever memory has nothing for the
    customer, so a check answered from Redis still costs one round trip and no query;
@@ -25,6 +28,7 @@ unchanged and that instant has not come.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +38,7 @@ import orjson
 from django.conf import settings
 from django.core.cache import cache
 
+from api import live
 from api.store import Batch, as_int, redis_client
 from catalog.revisions import CATALOG_KEY, customer_key, fresh_stamp, id_part
 from subscriptions.resolution import Answer, CustomerState, resolve_feature
@@ -82,9 +87,25 @@ class Snapshot:
     body: bytes  # {"<feature key>": {answer}, ...}: every active feature
     archived: bytes  # the same for archived features, only ever asked for one by one
     _parsed: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    # The listener's subscription under which these revisions were last confirmed (api.live);
+    # 0: never trusted without a round trip.
+    epoch: int = 0
 
     def holds(self, revisions: tuple[int, int], at: float) -> bool:
         return self.revisions == revisions and (self.valid_until is None or at < self.valid_until)
+
+    def trusted(self, at: float) -> bool:
+        """Current without asking Redis: confirmed during the listener's current, healthy
+        subscription, under the catalog revision it knows, and not ended by time. (A bump of
+        this customer since drops it from memory: `forget_older`.)"""
+        known = live.known
+        return (
+            self.epoch != 0
+            and self.epoch == known.epoch
+            and self.revisions[0] == known.catalog
+            and (self.valid_until is None or at < self.valid_until)
+            and known.healthy()
+        )
 
     def answer(self, feature_key: str) -> dict[str, Any] | None:
         """One feature's answer, active or archived; None for an unknown feature."""
@@ -143,29 +164,59 @@ def _budget() -> int:
 
 
 def remembered(external_id: str) -> Snapshot | None:
+    if not settings.API_SNAPSHOTS_IN_MEMORY:
+        return None
+    key = customer_key(external_id)
     with _memory_lock:
-        snapshot = _memory.get(external_id)
+        snapshot = _memory.get(key)
         if snapshot is not None:
-            _memory.move_to_end(external_id)
+            _memory.move_to_end(key)
         return snapshot
 
 
-def remember(snapshot: Snapshot) -> None:
-    """Keep it in this process, evicting the least recently used beyond the memory budget."""
+def remember(snapshot: Snapshot, *, epoch: int = 0, read_at: float = 0.0) -> None:
+    """Keep it in this process, evicting the least recently used beyond the memory budget.
+    `epoch` and `read_at`: the listener's subscription and the time at which its revisions
+    were read (see `confirm`)."""
     global _memory_used
+    if not settings.API_SNAPSHOTS_IN_MEMORY:
+        return
+    key = customer_key(snapshot.external_id)
     with _memory_lock:
-        previous = _memory.pop(snapshot.external_id, None)
+        previous = _memory.pop(key, None)
         if previous is not None:
             _memory_used -= previous.weight()
-        _memory[snapshot.external_id] = snapshot
+        _memory[key] = snapshot
         _memory_used += snapshot.weight()
         _evict()
+    confirm(snapshot, epoch, read_at)
+
+
+def confirm(snapshot: Snapshot, epoch: int, read_at: float) -> None:
+    """Trust `snapshot` without round trips from now on, its revisions having been read (at
+    `read_at`, during subscription `epoch`) and found current. Set only after it is in memory:
+    a customer bump that arrived since the read is then either seen here or drops it."""
+    if not epoch or time.monotonic() - read_at > live.BUMP_MEMORY_SECONDS / 2:
+        return
+    snapshot.epoch = epoch
+    if live.known.customer_moved_past(customer_key(snapshot.external_id), snapshot.revisions[1]):
+        snapshot.epoch = 0
+
+
+def forget_older(key: str, revision: int) -> None:
+    """A customer's revision moved to `revision`: drop its snapshot if built before."""
+    global _memory_used
+    with _memory_lock:
+        snapshot = _memory.get(key)
+        if snapshot is not None and snapshot.revisions[1] < revision:
+            del _memory[key]
+            _memory_used -= snapshot.weight()
 
 
 def _grow(snapshot: Snapshot, extra: int) -> None:
     global _memory_used
     with _memory_lock:
-        if _memory.get(snapshot.external_id) is snapshot:
+        if _memory.get(customer_key(snapshot.external_id)) is snapshot:
             _memory_used += extra
             _evict()
 
@@ -199,8 +250,11 @@ class Prefetch:
     stored: Snapshot | None = None
     _slots: dict[str, int] = field(default_factory=dict)
     _memory_hit: bool = False
+    epoch: int = 0
+    read_at: float = 0.0
 
     def queue(self, batch: Batch) -> None:
+        self.epoch, self.read_at = live.known.trusted_epoch(), time.monotonic()
         self._slots["revisions"] = batch.mget([CATALOG_KEY, customer_key(self.external_id)])
         in_memory = remembered(self.external_id)
         self._memory_hit = in_memory is not None
@@ -213,6 +267,7 @@ class Prefetch:
         if catalog is None or customer is None:
             catalog, customer = _recreate_lost(catalog, customer, self.external_id)
         self.revisions = (catalog, customer)
+        live.known.observe_read(catalog=catalog)
         if "snapshot" in self._slots:
             self.stored = Snapshot.loads(self.external_id, results[self._slots["snapshot"]])
 
@@ -230,6 +285,7 @@ class Prefetch:
         now = self.at.timestamp()
         in_memory = remembered(self.external_id)
         if in_memory is not None and in_memory.holds(self.revisions, now):
+            confirm(in_memory, self.epoch, self.read_at)
             return in_memory
         stored = self.stored
         if stored is None and self._memory_hit:
@@ -237,11 +293,11 @@ class Prefetch:
             # have rebuilt it already.
             stored = _read_stored(self.external_id)
         if stored is not None and stored.holds(self.revisions, now):
-            remember(stored)
+            remember(stored, epoch=self.epoch, read_at=self.read_at)
             return stored
         built = build(self.external_id, self.revisions, self.at)
         _store(built, now)
-        remember(built)
+        remember(built, epoch=self.epoch, read_at=self.read_at)
         return built
 
 
@@ -274,6 +330,54 @@ def _store(snapshot: Snapshot, now: float) -> None:
         client.set(cache.make_key(key), snapshot.dumps(), ex=ttl)
     else:
         cache.set(key, snapshot.dumps(), timeout=ttl)
+
+
+def read_current(external_id: str, at: datetime) -> Snapshot | None:
+    """The customer's snapshot from Redis, if it is current, in one round trip (its revision
+    and the snapshot; the catalog revision is the one the listener knows). None when the
+    listener is not healthy or the stored snapshot is missing or out of date: the caller then
+    takes the full round trip and, if need be, builds."""
+    epoch, read_at = live.known.trusted_epoch(), time.monotonic()
+    client = redis_client()
+    if not epoch or client is None:
+        return None
+    catalog = live.known.catalog
+    revision, data = client.mget(
+        [cache.make_key(customer_key(external_id)), cache.make_key(snapshot_key(external_id))]
+    )
+    customer = as_int(revision)
+    stored = Snapshot.loads(external_id, data)
+    if catalog is None or customer is None or stored is None:
+        return None
+    if not stored.holds((catalog, customer), at.timestamp()):
+        return None
+    remember(stored, epoch=epoch, read_at=read_at)
+    return stored
+
+
+# --- the answers' bodies ---------------------------------------------------------------------------
+
+
+def customer_body(external_id: str, at: datetime, snapshot: Snapshot) -> bytes:
+    """`GET /customers/{id}/entitlements`: the snapshot's answers as they are, in their envelope."""
+    return b"".join(
+        (
+            b'{"customer":',
+            orjson.dumps(external_id),
+            b',"evaluated_at":',
+            orjson.dumps(iso(at)),
+            b',"valid_until":',
+            orjson.dumps(snapshot.valid_until_iso()),
+            b',"entitlements":',
+            snapshot.body,
+            b"}",
+        )
+    )
+
+
+def feature_body(external_id: str, feature_key: str, entry: dict[str, Any]) -> bytes:
+    """`GET /customers/{id}/entitlements/{feature}`: one answer."""
+    return orjson.dumps({"feature": feature_key, "customer": external_id, **entry})
 
 
 # --- tier 3: building from the database ----------------------------------------------------------

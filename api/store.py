@@ -59,9 +59,9 @@ class Batch:
     def get(self, key: str) -> int:
         return self._add("get", key)
 
-    def incr(self, key: str, ttl: int) -> int:
-        """Increment a counter that disappears `ttl` seconds after its first increment."""
-        return self._add("incr", key, ttl)
+    def incr(self, key: str, ttl: int, amount: int = 1) -> int:
+        """Add to a counter that disappears `ttl` seconds after its first increment."""
+        return self._add("incr", key, ttl, amount)
 
     def hincrby(self, key: str, field: str, amount: int = 1) -> int:
         return self._add("hincrby", key, field, amount)
@@ -96,7 +96,7 @@ class Batch:
                 pipe.get(cache.make_key(args[0]))
             elif op == "incr":
                 key = cache.make_key(args[0])
-                pipe.incr(key)
+                pipe.incrby(key, args[2])
                 pipe.expire(key, args[1])
                 sent += 1
             elif op == "hincrby":
@@ -118,13 +118,13 @@ def _fallback_mget(keys: list[str]) -> list[Any]:
     return [values.get(key) for key in keys]
 
 
-def _fallback_incr(key: str, ttl: int) -> int:
+def _fallback_incr(key: str, ttl: int, amount: int) -> int:
     cache.add(key, 0, timeout=ttl)
     try:
-        return cache.incr(key)
+        return cache.incr(key, amount)
     except ValueError:  # expired between the two calls
-        cache.set(key, 1, timeout=ttl)
-        return 1
+        cache.set(key, amount, timeout=ttl)
+        return amount
 
 
 def _fallback_hincrby(key: str, field: str, amount: int) -> int:

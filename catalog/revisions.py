@@ -11,6 +11,11 @@ customer's primary key. Writers know the primary key: `customers_changed` maps i
 
 A stamp the cache has lost (eviction, restart) is recreated from the clock in milliseconds,
 never from 0, so a reader holding a number seen before the loss cannot match it again.
+
+Every bump on Redis is published too (`CHANNEL`, "<key> <new value>", in the same atomic
+step as the increment), and handed to this process's observers at once: `api.live` keeps each
+web process's view of the revisions current from that channel, so a warm check needs no round
+trip at all (BENCHMARKS.md, fix B).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.core.cache import cache
 from django.db import transaction
@@ -44,19 +49,52 @@ def fresh_stamp() -> int:
     return int(time.time() * 1000)
 
 
-def _bump(key: str) -> None:
-    try:
-        cache.incr(key)
-    except ValueError:
-        # Unknown key: start from the clock (see the module docstring), then move on from it,
-        # so that two writers racing here still end on different numbers.
-        cache.add(key, fresh_stamp(), timeout=None)
-        cache.incr(key)
+CHANNEL = "revisions"
+# Increment (an unknown key starts from the clock, see above) and publish, atomically: no
+# reader can see the new value before the message that announces it is on its way.
+_BUMP_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+local value = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[3] .. ' ' .. value)
+return value
+"""
+_observers: list[Callable[[str, int], None]] = []
+
+
+def observe(callback: Callable[[str, int], None]) -> None:
+    """Call `callback(key, new value)` after every bump this process makes (api.live)."""
+    if callback not in _observers:
+        _observers.append(callback)
+
+
+def channel() -> str:
+    """The Redis channel bumps are published on (under the cache's key prefix)."""
+    return cache.make_key(CHANNEL)
+
+
+def bump(key: str) -> int:
+    """Move one revision on; returns its new value."""
+    from api.store import redis_client
+
+    client = redis_client()
+    if client is not None:
+        value = int(client.eval(_BUMP_SCRIPT, 1, cache.make_key(key), channel(), fresh_stamp(), key))
+    else:
+        try:
+            value = cache.incr(key)
+        except ValueError:
+            # Unknown key: start from the clock (see the module docstring), then move on from
+            # it, so that two writers racing here still end on different numbers.
+            cache.add(key, fresh_stamp(), timeout=None)
+            value = cache.incr(key)
+    for callback in _observers:
+        callback(key, value)
+    return value
 
 
 def catalog_changed() -> None:
     """Every cached answer may be stale: move the catalog revision after commit."""
-    transaction.on_commit(lambda: _bump(CATALOG_KEY))
+    transaction.on_commit(lambda: bump(CATALOG_KEY))
 
 
 def customers_changed(customer_ids: Iterable[int]) -> None:
@@ -69,11 +107,11 @@ def customers_changed(customer_ids: Iterable[int]) -> None:
     external_ids = Customer.objects.filter(pk__in=ids).values_list("external_id", flat=True)
     keys = [customer_key(external_id) for external_id in external_ids]
 
-    def bump() -> None:
+    def bump_each() -> None:
         for key in keys:
-            _bump(key)
+            bump(key)
 
-    transaction.on_commit(bump)
+    transaction.on_commit(bump_each)
 
 
 def current(customer: str | int) -> tuple[int, int]:

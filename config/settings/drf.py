@@ -23,8 +23,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # Requests per minute and per key, unless the key sets its own `rate_limit`.
 API_RATE_PER_MINUTE = env.integer("API_RATE_PER_MINUTE", 60_000)
-# Memory each web process gives resolved answers (an LRU in front of the shared cache).
+# Memory each web process gives resolved answers (an LRU in front of the shared cache);
+# API_SNAPSHOTS_IN_MEMORY=false serves every check from Redis (the benchmark's Redis tier).
 API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 64)
+API_SNAPSHOTS_IN_MEMORY = env.flag("API_SNAPSHOTS_IN_MEMORY", True)
+# Each web process follows revision bumps over Redis pub/sub, so a warm check needs no round
+# trip (api.live). Off: every check reads the revisions in its one round trip, as a safe fallback.
+API_LIVE_REVISIONS = env.flag("API_LIVE_REVISIONS", True)
 # Longest a resolved snapshot stays in the shared cache when nothing ends it sooner.
 API_SNAPSHOT_TTL = env.integer("API_SNAPSHOT_TTL", 24 * 3600)
 

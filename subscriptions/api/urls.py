@@ -1,5 +1,6 @@
 from django.urls import path
 
+from api.fastcheck import with_fast_path
 from subscriptions.api import views
 
 urlpatterns = [
@@ -7,12 +8,12 @@ urlpatterns = [
     path("customers/<str:external_id>", views.CustomerDetailView.as_view(), name="customer-detail"),
     path(
         "customers/<str:external_id>/entitlements",
-        views.CustomerEntitlementsView.as_view(),
+        with_fast_path(views.CustomerEntitlementsView, single=False),
         name="customer-entitlements",
     ),
     path(
         "customers/<str:external_id>/entitlements/<slug:feature_key>",
-        views.CustomerFeatureEntitlementView.as_view(),
+        with_fast_path(views.CustomerFeatureEntitlementView, single=True),
         name="customer-entitlement",
     ),
     path("subscriptions", views.SubscriptionListView.as_view(), name="subscription-list"),

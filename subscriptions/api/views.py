@@ -7,7 +7,6 @@ answered from cached snapshots (`api.checks`, `api.snapshots`).
 
 from __future__ import annotations
 
-import orjson
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -106,20 +105,7 @@ class CustomerEntitlementsView(CheckView):
         snapshot = hot.snapshot()
         if not snapshot.exists:
             raise NotFound(f"No customer {external_id}.")
-        until = snapshot.valid_until_iso()
-        body = b"".join(
-            (
-                b'{"customer":',
-                orjson.dumps(external_id),
-                b',"evaluated_at":',
-                orjson.dumps(snapshots.iso(hot.at)),
-                b',"valid_until":',
-                orjson.dumps(until),
-                b',"entitlements":',
-                snapshot.body,
-                b"}",
-            )
-        )
+        body = snapshots.customer_body(external_id, hot.at, snapshot)
         return self.json(body, snapshots.etag("c", hot.revisions, snapshot.valid_until))
 
 
@@ -149,7 +135,7 @@ class CustomerFeatureEntitlementView(CheckView):
         entry = snapshot.answer(feature_key)
         if entry is None:
             raise NotFound(f"No feature {feature_key}.")
-        body = {"feature": feature_key, "customer": external_id, **entry}
+        body = snapshots.feature_body(external_id, feature_key, entry)
         return self.json(body, snapshots.etag("f", hot.revisions, entry["valid_until"]))
 
 

@@ -5,6 +5,8 @@ revision bumps) run when it ends."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from io import StringIO
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 import redis
 from django.test import Client
 
-from api import keys, services, snapshots
+from api import keys, live, services, snapshots
 from api.models import APIKey
 
 REASON = "Billing sync, ticket OPS-42"
@@ -140,6 +142,24 @@ def reader(db, django_capture_on_commit_callbacks):
     return Api(Client(), make_key(account, "read"), django_capture_on_commit_callbacks)
 
 
+@pytest.fixture
+def live_revisions():
+    """This process's revision listener, subscribed and healthy (api.live)."""
+    live.listener.ensure()
+    deadline = time.monotonic() + 10
+    while not live.known.healthy():
+        assert time.monotonic() < deadline, "the revision listener did not subscribe"
+        time.sleep(0.01)
+    return live.known
+
+
+@pytest.fixture
+def listener_down(monkeypatch):
+    """As if this process's revision listener had lost Redis: nothing is trusted without a
+    round trip."""
+    monkeypatch.setattr(live.known, "healthy", lambda: False)
+
+
 class RoundTrips:
     """Counts Redis round trips (each packed send is one: a pipeline is a single one)."""
 
@@ -149,11 +169,14 @@ class RoundTrips:
 
 @pytest.fixture
 def redis_round_trips(monkeypatch):
+    """Round trips made by the test's own thread (the revision listener pings on its own)."""
     counter = RoundTrips()
     original = redis.connection.AbstractConnection.send_packed_command
+    caller = threading.get_ident()
 
     def counting(self, command, check_health=True):
-        counter.count += 1
+        if threading.get_ident() == caller:
+            counter.count += 1
         return original(self, command, check_health)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)

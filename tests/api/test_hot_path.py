@@ -1,5 +1,7 @@
-"""The check's hot path, pinned (NOTES.md, issue 5): a warm check runs no SQL and one Redis
-round trip; a cold one a small constant number of queries, whatever the data's size."""
+"""The check's hot path, pinned (NOTES.md, issues 5 and 8): a warm check runs no SQL and no
+Redis round trip while the process's revision listener is healthy (one without it, or when the
+snapshot is only in Redis); a cold one a small constant number of queries, whatever the data's
+size."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from api import snapshots
+from api import keys, snapshots
 from tests.factories import (
     CustomerFactory,
     EntitlementFactory,
@@ -28,11 +30,28 @@ COLD_CUSTOMER_QUERIES = 5
 COLD_CATALOG_QUERIES = 7
 
 
-@pytest.mark.parametrize(
+CHECKS = pytest.mark.parametrize(
     "path", ["customers/acme/entitlements", "customers/acme/entitlements/max-members"], ids=["all", "one"]
 )
-def test_warm_check__no_query_and_one_round_trip(
-    demo, reader, path, django_assert_num_queries, redis_round_trips
+
+
+@CHECKS
+def test_warm_check__no_query_and_no_round_trip(
+    demo, reader, path, live_revisions, django_assert_num_queries, redis_round_trips
+):
+    assert reader.get(path).status_code == 200
+
+    redis_round_trips.count = 0
+    with django_assert_num_queries(0):
+        response = reader.get(path)
+
+    assert response.status_code == 200
+    assert redis_round_trips.count == 0
+
+
+@CHECKS
+def test_warm_check__listener_down__no_query_and_one_round_trip(
+    demo, reader, path, listener_down, django_assert_num_queries, redis_round_trips
 ):
     assert reader.get(path).status_code == 200
 
@@ -44,22 +63,58 @@ def test_warm_check__no_query_and_one_round_trip(
     assert redis_round_trips.count == 1
 
 
+@CHECKS
 def test_warm_in_redis_only__another_process__no_query_and_one_round_trip(
-    demo, reader, django_assert_num_queries, redis_round_trips
+    demo, reader, path, live_revisions, django_assert_num_queries, redis_round_trips
 ):
-    reader.get("customers/acme/entitlements")
+    reader.get(path)
     reader.get("customers/globex/entitlements")  # this process has seen the key
     snapshots.forget_all()  # ...but not acme's snapshot: it is in Redis only
+    keys_known = keys.remembered(reader.key.split(".")[0])
 
     redis_round_trips.count = 0
     with django_assert_num_queries(0):
-        response = reader.get("customers/acme/entitlements")
+        response = reader.get(path)
 
+    assert keys_known is not None
     assert response.status_code == 200
     assert redis_round_trips.count == 1
 
 
-def test_304__no_query_and_one_round_trip(demo, reader, django_assert_num_queries, redis_round_trips):
+@pytest.mark.parametrize("in_memory", [True, False], ids=["memory", "redis"])
+def test_redis_tier__every_warm_check_one_round_trip(
+    demo, reader, in_memory, live_revisions, settings, django_assert_num_queries, redis_round_trips
+):
+    settings.API_SNAPSHOTS_IN_MEMORY = in_memory
+    reader.get("customers/acme/entitlements")
+
+    redis_round_trips.count = 0
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            assert reader.get("customers/acme/entitlements").status_code == 200
+
+    assert redis_round_trips.count == (0 if in_memory else 3)
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["snapshot in memory", "snapshot in redis"])
+def test_304__no_query__a_round_trip_only_without_the_snapshot_in_memory(
+    demo, reader, in_memory, live_revisions, django_assert_num_queries, redis_round_trips
+):
+    etag = reader.get("customers/acme/entitlements")["ETag"]
+    if not in_memory:
+        snapshots.forget_all()
+
+    redis_round_trips.count = 0
+    with django_assert_num_queries(0):
+        response = reader.get("customers/acme/entitlements", headers={"HTTP_IF_NONE_MATCH": etag})
+
+    assert response.status_code == 304
+    assert redis_round_trips.count == (0 if in_memory else 1)
+
+
+def test_304__listener_down__no_query_and_one_round_trip(
+    demo, reader, listener_down, django_assert_num_queries, redis_round_trips
+):
     etag = reader.get("customers/acme/entitlements")["ETag"]
     snapshots.forget_all()  # a 304 does not even need the snapshot
 

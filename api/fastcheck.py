@@ -1,0 +1,116 @@
+"""The check endpoints' warm path, served without DRF's dispatch (BENCHMARKS.md, fix C).
+
+DRF's dispatch (request wrapping, authentication, permission and throttle classes, content
+negotiation) costs a check about as much as the rest of the check. A warm check needs none of
+it: the key is one this process remembers under the current keys revision, the customer's
+snapshot is one it trusts (`api.live`, `api.snapshots`), the key is within its rate. Such a
+check is answered here: 200 or 304, with the body and headers the DRF view would give
+(`tests/api/test_fastcheck.py` compares the two), counted like any other check.
+
+Everything else goes to the DRF view, unchanged: no key or a key not remembered, a listener
+that is not healthy, a snapshot this process cannot vouch for, a throttled key, an unknown
+customer or feature, a method other than GET, an `Accept` header that is not plainly JSON. So
+errors, the cold path and the demo (no Redis) behave exactly as before; this module only ever
+answers what the DRF view would have answered the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from api import counting, keys, live, snapshots
+
+PLAIN_JSON = frozenset({"", "*/*", "application/json", "application/*"})
+
+
+def with_fast_path(view_class: type, *, single: bool) -> Callable:
+    """The URL's view: the fast path, falling back to `view_class` (a `CheckView`). drf-spectacular
+    still sees `view_class` (`cls`, `initkwargs`), so the schema is unchanged."""
+    slow = view_class.as_view()
+    probe = view_class()
+    probe.setup(HttpRequest())  # as Django does per request: HEAD is answered by GET
+    allow = ", ".join(probe.allowed_methods)
+    kind = "f" if single else "c"
+
+    def view(request, external_id: str, feature_key: str | None = None):
+        response = _answer(request, external_id, feature_key, kind, allow)
+        if response is not None:
+            return response
+        if feature_key is None:
+            return slow(request, external_id=external_id)
+        return slow(request, external_id=external_id, feature_key=feature_key)
+
+    view.cls = slow.cls
+    view.initkwargs = slow.initkwargs
+    view.csrf_exempt = True
+    view.__name__ = slow.__name__
+    view.__doc__ = slow.__doc__
+    return view
+
+
+def _answer(request, external_id: str, feature_key: str | None, kind: str, allow: str) -> HttpResponse | None:
+    meta = request.META
+    if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
+        return None
+    header = meta.get("HTTP_AUTHORIZATION", "")
+    if not header.startswith("Api-Key "):
+        return None
+    known = live.known
+    if not known.healthy():
+        live.listener.ensure()
+        return None
+    raw_key = header[8:].strip()
+    prefix = keys.split(raw_key)
+    remembered = keys.remembered(prefix) if prefix is not None else None
+    if remembered is None or remembered[1] is None or remembered[0] != known.keys:
+        return None
+    record = remembered[1]
+    if not record.accepts(raw_key, keys.now()):
+        return None
+    at = timezone.now()
+    now = at.timestamp()
+    snapshot = snapshots.remembered(external_id)
+    if snapshot is None or not snapshot.trusted(now):
+        snapshot = snapshots.read_current(external_id, at)  # one round trip: the Redis tier
+        if snapshot is None:
+            return None
+    if not snapshot.exists:
+        return None
+    entry = None
+    if feature_key is not None:
+        entry = snapshot.answer(feature_key)
+        if entry is None:
+            return None
+    stamp = int(now)
+    limit = record.rate_limit or settings.API_RATE_PER_MINUTE
+    if live.counters.window_count(prefix, stamp // live.WINDOW_SECONDS) >= limit:
+        return None  # the DRF view counts it and answers 429
+    live.counters.request(prefix, stamp)
+    counting.count(feature_key or counting.ALL_FEATURES, at)
+
+    until = entry["valid_until"] if entry is not None else snapshot.valid_until
+    if_none_match = meta.get("HTTP_IF_NONE_MATCH")
+    if if_none_match:
+        fresh = snapshots.still_fresh(if_none_match, kind, snapshot.revisions, at)
+        if fresh is not None:
+            return _response(304, None, fresh, allow)
+    if entry is not None:
+        body = snapshots.feature_body(external_id, feature_key, entry)
+    else:
+        body = snapshots.customer_body(external_id, at, snapshot)
+    return _response(200, body, snapshots.etag(kind, snapshot.revisions, until), allow)
+
+
+def _response(status: int, body: bytes | None, etag: str, allow: str) -> HttpResponse:
+    if body is None:
+        response = HttpResponse(status=status)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    response["Allow"] = allow
+    return response

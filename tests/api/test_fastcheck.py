@@ -1,0 +1,214 @@
+"""The warm check served without DRF and without a round trip (api.fastcheck, api.live):
+the same answers as the DRF view, and every change made anywhere seen within a second."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from api import live, snapshots
+from catalog import revisions
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SECOND = 1.0
+
+
+def fast_and_slow(client, path, monkeypatch, headers=None):
+    """The same request answered by the fast path, then by the DRF view."""
+    fast = client.get(path, headers=headers)
+    with monkeypatch.context() as patch:
+        patch.setattr(live.known, "healthy", lambda: False)
+        slow = client.get(path, headers=headers)
+    return fast, slow
+
+
+def comparable(response) -> tuple:
+    body = response.json() if response.content else None
+    if isinstance(body, dict):
+        body.pop("evaluated_at", None)
+    headers = {
+        name: value for name, value in response.headers.items() if name not in ("Date", "X-Request-ID")
+    }
+    return response.status_code, headers, body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "customers/acme/entitlements",
+        "customers/acme/entitlements/max-members",
+        "customers/hooli/entitlements",
+    ],
+)
+def test_fast_path__same_answer_as_the_drf_view(
+    demo, reader, live_revisions, monkeypatch, redis_round_trips, path
+):
+    reader.get(path)  # key and snapshot remembered
+
+    redis_round_trips.count = 0
+    fast, slow = fast_and_slow(reader, path, monkeypatch)
+
+    assert fast.status_code == 200
+    assert comparable(fast) == comparable(slow)
+    assert redis_round_trips.count == 1  # the slow one only
+
+
+def test_fast_path__same_304_as_the_drf_view(demo, reader, live_revisions, monkeypatch):
+    etag = reader.get("customers/acme/entitlements/max-members")["ETag"]
+
+    fast, slow = fast_and_slow(
+        reader, "customers/acme/entitlements/max-members", monkeypatch, {"HTTP_IF_NONE_MATCH": etag}
+    )
+
+    assert fast.status_code == 304
+    assert comparable(fast) == comparable(slow)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("customers/ghost/entitlements", 404), ("customers/acme/entitlements/no-such-feature", 404)],
+)
+def test_errors__answered_by_the_drf_view(demo, reader, live_revisions, path, status):
+    reader.get(path)
+
+    response = reader.get(path)
+
+    assert response.status_code == status
+    assert response.json()["code"] == "not_found"
+
+
+def test_no_key_or_unknown_key__401_even_when_warm(demo, reader, api_for, live_revisions):
+    reader.get("customers/acme/entitlements")
+
+    assert reader.get("customers/acme/entitlements", key=None).status_code == 401
+    assert reader.get("customers/acme/entitlements", key=reader.key[:9] + "x" * 32).status_code == 401
+
+
+def wait_until(predicate, within: float = SECOND) -> float:
+    """Seconds until `predicate()` held; fails after `within`."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < within, "not seen within the time allowed"
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def other_process(monkeypatch):
+    """Writes made as if by another process: their bumps reach this one only over pub/sub."""
+    monkeypatch.setattr(revisions, "_observers", [])
+
+
+def max_members(reader) -> int:
+    return reader.get("customers/acme/entitlements/max-members").json()["value"]
+
+
+def test_customer_change_elsewhere__seen_within_a_second(demo, api, reader, live_revisions, other_process):
+    assert max_members(reader) == 35  # business (25) + two extra-seats units
+
+    api.patch("subscriptions/sub-acme", {"addons": []})
+
+    wait_until(lambda: max_members(reader) == 25)
+
+
+def test_catalog_change_elsewhere__seen_within_a_second(demo, api, reader, live_revisions, other_process):
+    assert max_members(reader) == 35
+
+    assert api.put("items/business/entitlements/max-members", {"value": 5}).status_code == 200
+
+    wait_until(lambda: max_members(reader) == 15)
+
+
+def test_key_revoked_elsewhere__refused_within_a_second(
+    demo, api_for, live_revisions, other_process, django_capture_on_commit_callbacks
+):
+    from api import services
+    from api.models import APIKey
+    from audit.context import change_context
+
+    client = api_for(UserFactory(), "read")
+    assert client.get("customers/acme/entitlements").status_code == 200
+    assert client.get("customers/acme/entitlements").status_code == 200  # fast
+    key = APIKey.objects.get(prefix=client.key.split(".")[0])
+
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        change_context(actor=None, reason="Leaked in a log", source="shell"),
+    ):
+        services.api_key_revoke(api_key=key)
+
+    wait_until(lambda: client.get("customers/acme/entitlements").status_code == 401)
+
+
+def test_reconnect__snapshots_of_the_old_subscription_checked_again(
+    demo, reader, live_revisions, redis_round_trips
+):
+    reader.get("customers/acme/entitlements")
+    live.known.start_epoch(live.known.catalog, live.known.keys)  # as after a reconnect
+
+    redis_round_trips.count = 0
+    reader.get("customers/acme/entitlements")
+    reader.get("customers/acme/entitlements")
+
+    assert redis_round_trips.count == 1  # checked once, then trusted again
+
+
+def test_snapshot_past_its_valid_until__never_served_from_memory(demo, reader, live_revisions):
+    from api.snapshots import remembered
+
+    reader.get("customers/streamfan/entitlements")
+    snapshot = remembered("streamfan")
+    assert snapshot is not None and snapshot.valid_until is not None
+
+    assert snapshot.trusted(snapshot.valid_until - 1)
+    assert not snapshot.trusted(snapshot.valid_until)
+
+
+def test_throttle__fast_checks_count__over_the_limit_429(demo, api_for, live_revisions):
+    client = api_for(UserFactory(), "read", rate_limit=3)
+
+    answers = [client.get("customers/acme/entitlements").status_code for _ in range(5)]
+
+    assert answers == [200, 200, 200, 429, 429]
+    assert client.last["Retry-After"]
+
+
+def test_counts_of_fast_checks__reach_the_table(demo, reader, live_revisions):
+    from api.models import CheckCount
+    from api.tasks import flush_check_counts
+
+    reader.get("customers/acme/entitlements/max-members")  # slow: remembered from now on
+    for _ in range(4):
+        reader.get("customers/acme/entitlements/max-members")  # fast
+    reader.get("customers/acme/entitlements/no-such-feature")  # 404: counted, then taken back
+
+    flush_check_counts()
+
+    assert CheckCount.objects.get(feature_key="max-members").count == 5
+    assert not CheckCount.objects.filter(feature_key="no-such-feature").exists()
+
+
+def test_last_used__stamped_by_fast_checks(demo, reader, live_revisions):
+    from api.models import APIKey
+    from api.tasks import flush_check_counts
+
+    reader.get("customers/acme/entitlements")
+    flush_check_counts()
+    APIKey.objects.filter(prefix=reader.key.split(".")[0]).update(last_used_at=None)
+    reader.get("customers/acme/entitlements")  # fast
+
+    flush_check_counts()
+
+    assert APIKey.objects.get(prefix=reader.key.split(".")[0]).last_used_at is not None
+
+
+def test_memory_snapshot_dropped_when_its_customer_moves(demo, reader, live_revisions):
+    reader.get("customers/acme/entitlements")
+    assert snapshots.remembered("acme") is not None
+
+    revisions.bump(revisions.customer_key("acme"))
+
+    assert snapshots.remembered("acme") is None
