@@ -5,14 +5,18 @@ one object at a time through its service."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from audit.history import field_changes, require_context
+from audit.context import ChangeContext
+from audit.history import TrackedModel, _has_changes, _same, _snapshot, field_changes, require_context
 from audit.models import AuditEntry
 
 M = TypeVar("M", bound=models.Model)
@@ -65,3 +69,231 @@ def bulk_create_audited(model: type[M], objects: Sequence[M], *, batch_size: int
         batch_size=batch_size,
     )
     return created
+
+
+@dataclass(slots=True)
+class _Record:
+    """One history row to write: the object's tracked values when the write was recorded."""
+
+    instance: models.Model
+    history_type: str
+    values: dict[str, Any]
+    changes: list[dict]
+    object_repr: str
+    history_date: datetime
+    context: ChangeContext
+
+
+class AuditedWrites:
+    """Writes recorded one at a time, each under the change context in force when it is
+    recorded (its own actor, reason and request id), then written in bulk by `flush()`: new
+    rows by COPY, changed rows in one UPDATE per model, then every history row and audit
+    entry. What `flush()` writes is what saving each object at the moment it was recorded
+    would have written (`save()` through simple-history and `audit.history`): an object
+    changed twice gets two history rows, one created and then changed is inserted once with
+    its last values and gets a "+" and a "~" row, and an object saved with no change to its
+    tracked fields gets no history row (but is written, as save() writes it). The
+    scheduled-change sweep's batches use it (audit.batch). PostgreSQL only.
+
+    Objects must not be mutated between `created()`/`changed()` calls other than by the
+    write being recorded; models with many-to-many history or `auto_now` fields are refused
+    (their saves do more than this reproduces)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._records: list[_Record] = []
+        self._created: dict[type[models.Model], dict[int, models.Model]] = {}
+        self._changed: dict[type[models.Model], dict[int, tuple[models.Model, dict[str, Any]]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._records or self._changed or self._created)
+
+    def created(self, instance: models.Model) -> None:
+        """Record the creation of `instance` (validated by the caller), as `save()` would."""
+        model = self._accept(instance)
+        for field in model._meta.concrete_fields:
+            if getattr(field, "auto_now_add", False):
+                field.pre_save(instance, add=True)  # stamped now, as save() does, and kept by flush()
+        self._record(instance, "+")
+        self._created.setdefault(model, {})[id(instance)] = instance
+
+    def changed(self, instance: models.Model, *, known: Mapping | None = None) -> bool:
+        """Record a save of `instance` (loaded, then changed and validated by the caller).
+        Returns whether a history row was recorded: none when no tracked field changed, as
+        with `save()`. `known`: rows the audit log may name as foreign keys' old targets."""
+        model = self._accept(instance)
+        if id(instance) not in self._created.get(model, {}):
+            changed = self._changed.setdefault(model, {})
+            if id(instance) not in changed:
+                # The values the database holds now: the instance's loaded values, before this write.
+                changed[id(instance)] = (instance, dict(instance._loaded_values))
+        if not _has_changes(instance, model._history_records):
+            return False
+        self._record(instance, "~", known=known)
+        return True
+
+    def _accept(self, instance: models.Model) -> type[models.Model]:
+        model = type(instance)
+        records = getattr(model, "_history_records", None)
+        if not isinstance(instance, TrackedModel) or records is None or records.m2m_fields:
+            raise TypeError(f"{model._meta.label} is not a tracked model without many-to-many history.")
+        if any(getattr(field, "auto_now", False) for field in model._meta.concrete_fields):
+            raise TypeError(f"{model._meta.label} has auto_now fields: save it through its service.")
+        return model
+
+    def _record(self, instance: models.Model, history_type: str, *, known: Mapping | None = None) -> None:
+        context = require_context(instance)
+        records = type(instance)._history_records
+        self._records.append(
+            _Record(
+                instance=instance,
+                history_type=history_type,
+                values={
+                    f.attname: _snapshot(getattr(instance, f.attname))
+                    for f in records.fields_included(instance)
+                },
+                changes=field_changes(instance, records, history_type, known=known),
+                object_repr=str(instance)[:200],
+                history_date=timezone.now(),
+                context=context,
+            )
+        )
+        # As after a save: the next change of this object is compared with these values.
+        instance.remember_loaded_values()
+
+    @transaction.atomic
+    def flush(self, *, batch_size: int = 1000) -> None:
+        """Write everything recorded, in bulk, and start over."""
+        for model, objects in self._created.items():
+            _insert(model, list(objects.values()))
+        for model, objects in self._changed.items():
+            fields = _fields_changed(model, objects.values())
+            if fields:
+                rows = [instance for instance, _ in objects.values()]
+                for start in range(0, len(rows), batch_size):
+                    _bulk_update(model, rows[start : start + batch_size], fields)
+        history_rows = []
+        by_model: dict[type[models.Model], list[models.Model]] = {}
+        # `model.history` builds a manager class at each access: look each history model up once.
+        history_models: dict[type[models.Model], type[models.Model]] = {}
+        for record in self._records:
+            model = type(record.instance)
+            if model not in history_models:
+                history_models[model] = model.history.model
+            values = dict(record.values)
+            values[model._meta.pk.attname] = record.instance.pk  # known once inserted
+            row = history_models[model](
+                **values,
+                history_date=record.history_date,
+                history_type=record.history_type,
+                history_user=record.context.actor,
+                history_change_reason=record.context.reason,
+                source=record.context.source,
+                request_id=record.context.request_id,
+            )
+            history_rows.append(row)
+            by_model.setdefault(model, []).append(row)
+        for model, rows in by_model.items():
+            _insert(history_models[model], rows)
+        _insert(
+            AuditEntry,
+            [
+                AuditEntry(
+                    history_date=record.history_date,
+                    user=record.context.actor,
+                    source=record.context.source,
+                    request_id=record.context.request_id,
+                    reason=record.context.reason,
+                    content_type=ContentType.objects.get_for_model(type(record.instance)),
+                    object_id=str(record.instance.pk),
+                    object_repr=record.object_repr,
+                    action=record.history_type,
+                    changes=record.changes,
+                    history_id=row.pk,
+                )
+                for record, row in zip(self._records, history_rows, strict=True)
+            ],
+            with_pk=False,
+        )
+        self._reset()
+
+
+def _insert(model: type[models.Model], objects: list[models.Model], *, with_pk: bool = True) -> None:
+    """Insert `objects` on PostgreSQL, setting their primary keys (unless `with_pk` is False:
+    nothing will refer to them). The keys are drawn from the table's sequence in one query
+    and the rows sent with COPY: bulk_create's INSERT … UNNEST quotes every value of its
+    arrays in Python, which took most of a sweep batch's write."""
+    connection = connections[router.db_for_write(model)]
+    if not objects:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
+    with connection.cursor() as cursor:
+        if with_pk:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, len(objects)],
+            )
+            for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+                setattr(obj, meta.pk.attname, pk)
+        rows = [[f.get_db_prep_save(_value(f, obj), connection) for f in fields] for obj in objects]
+        sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+        started = time.monotonic()
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        if connection.queries_logged:  # COPY bypasses Django's query log: count it there too
+            connection.queries_log.append(
+                {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+            )
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _value(field: models.Field, obj: models.Model) -> Any:
+    """What saving `obj` would store in `field`; an auto_now_add time stamped already is kept."""
+    if getattr(field, "auto_now_add", False) and getattr(obj, field.attname) is not None:
+        return getattr(obj, field.attname)
+    return field.pre_save(obj, True)
+
+
+def _bulk_update(model: type[models.Model], objects: list[models.Model], names: list[str]) -> None:
+    """Set `names` of each of `objects` to its own values, in one UPDATE … FROM (VALUES …)
+    (PostgreSQL): Django's bulk_update builds a CASE per field and row, which cost more
+    Python than the rest of the sweep's batch."""
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    fields = [model._meta.get_field(name) for name in names]
+    columns = [pk, *fields]
+    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} AS t SET "
+        + ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+        + f" FROM (VALUES {', '.join([row] * len(objects))}) AS v("
+        + ", ".join(quote(f.column) for f in columns)
+        + f") WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
+    )
+    params = [
+        field.get_db_prep_save(getattr(obj, field.attname), connection)
+        for obj in objects
+        for field in columns
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _fields_changed(model: type[models.Model], objects) -> list[str]:
+    """The concrete fields (names) any of `objects` holds differently from the database."""
+    names = []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        for instance, stored in objects:
+            if not _same(field, stored.get(field.attname), getattr(instance, field.attname)):
+                names.append(field.name)
+                break
+    return names

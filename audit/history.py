@@ -9,6 +9,7 @@ by every row of one request. A tracked model written outside a change context ra
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
@@ -103,9 +104,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def field_changes(instance: models.Model, records: HistoricalRecords, history_type: str) -> list[dict]:
+def field_changes(
+    instance: models.Model,
+    records: HistoricalRecords,
+    history_type: str,
+    *,
+    known: Mapping[type[models.Model], Mapping[Any, models.Model]] | None = None,
+) -> list[dict]:
     """The fields a write changed, old → new, from the values the instance was loaded with:
-    no query, except to name a foreign key's old target."""
+    no query, except to name a foreign key's old target when `known` (model → pk → row, rows
+    the caller holds already) does not have it."""
     if hasattr(instance, "_m2m_before"):
         label, before = instance._m2m_before
         del instance._m2m_before
@@ -126,13 +134,21 @@ def field_changes(instance: models.Model, records: HistoricalRecords, history_ty
             if _same(field, old, new):
                 continue
         if field.is_relation and history_type == "~":
-            old = str(field.related_model._base_manager.filter(pk=old).first() or old) if old else None
+            old = _related_label(field, old, known) if old else None
             new = str(getattr(instance, field.name)) if new else None
         elif field.is_relation:
             value = str(getattr(instance, field.name)) if (old or new) else None
             old, new = (None, value) if history_type == "+" else (value, None)
         changes.append({"field": str(field.verbose_name), "old": _plain(old), "new": _plain(new)})
     return changes
+
+
+def _related_label(field: models.Field, pk: Any, known) -> str:
+    """How the audit log names a foreign key's target: the row's str(), or its primary key if gone."""
+    row = (known or {}).get(field.related_model, {}).get(pk)
+    if row is None:
+        row = field.related_model._base_manager.filter(pk=pk).first()
+    return str(row or pk)
 
 
 def write_audit_entry(sender, instance, history_instance, **kwargs) -> None:

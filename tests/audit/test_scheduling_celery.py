@@ -16,8 +16,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
+from audit.bulk import bulk_create_audited
+from audit.context import change_context
 from audit.models import ScheduledChange
-from audit.scheduling import schedule_change
+from audit.scheduling import BATCH, schedule_change
 from audit.tasks import sweep_scheduled_changes
 from subscriptions.models import Customer
 
@@ -84,19 +86,21 @@ def _author():
 
 def _customer_changes(author, count: int) -> list[ScheduledChange]:
     """`count` due changes, each creating its own customer: a double application would show as
-    a second history row of the change's status."""
-    return [
-        schedule_change(
+    a second history row of the change's status. Stored in bulk, with their history, as
+    `schedule_change` would store them one by one (several sweep batches' worth)."""
+    changes = [
+        ScheduledChange(
             method="PUT",
             path=f"/api/v1/customers/sched-{n}",
             body={"name": f"Scheduled {n}"},
             effective_at=timezone.now(),
-            actor=author,
             reason=f"Import batch {n}",
-            source="shell",
+            created_by=author,
         )
         for n in range(count)
     ]
+    with change_context(actor=author, reason="Test setup: changes to sweep", source="shell"):
+        return bulk_create_audited(ScheduledChange, changes)
 
 
 def _assert_each_applied_once(changes):
@@ -142,8 +146,8 @@ def test_worker_and_beat__change_due_in_2_s__applied_and_visible_in_the_check_ap
     assert (answer.json()["value"], answer.json()["source"]) == (2, "plan:streaming-standard")
 
 
-def test_two_workers__500_due_changes__each_applied_exactly_once(workers):
-    changes = _customer_changes(_author(), 500)
+def test_two_workers__four_batches_of_due_changes__each_applied_exactly_once(workers):
+    changes = _customer_changes(_author(), 4 * BATCH)
     workers()
     workers()
     for _ in range(4):  # several sweeps at once, as beat ticks would queue them on a busy system
@@ -153,7 +157,7 @@ def test_two_workers__500_due_changes__each_applied_exactly_once(workers):
 
 
 def test_worker_killed_mid_batch__after_restart__every_change_applied_once_none_lost(workers):
-    changes = _customer_changes(_author(), 300)
+    changes = _customer_changes(_author(), 4 * BATCH)
     first = workers()
     sweep_scheduled_changes.delay()
     wait_for(lambda: ScheduledChange.objects.filter(status="applied").count() >= 30, timeout=120, every=0.1)
