@@ -80,10 +80,10 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
             return None
     if not snapshot.exists:
         return None
-    entry = None
+    answer = None
     if feature_key is not None:
-        entry = snapshot.answer(feature_key)
-        if entry is None:
+        answer = snapshot.answer(feature_key)
+        if answer is None:
             return None
     stamp = int(now)
     limit = record.rate_limit or settings.API_RATE_PER_MINUTE
@@ -92,14 +92,14 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
     live.counters.request(prefix, stamp)
     counting.count(feature_key or counting.ALL_FEATURES, at)
 
-    until = entry["valid_until"] if entry is not None else snapshot.valid_until
+    until = answer[1] if answer is not None else snapshot.valid_until
     if_none_match = meta.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
         fresh = snapshots.still_fresh(if_none_match, kind, snapshot.revisions, at)
         if fresh is not None:
             return _response(304, None, fresh, allow)
-    if entry is not None:
-        body = snapshots.feature_body(external_id, feature_key, entry)
+    if answer is not None:
+        body = snapshots.feature_body(external_id, feature_key, answer[0])
     else:
         body = snapshots.customer_body(external_id, at, snapshot)
     return _response(200, body, snapshots.etag(kind, snapshot.revisions, until), allow)

@@ -16,6 +16,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -34,8 +35,11 @@ from django.test.utils import CaptureQueriesContext
 
 @dataclass
 class RedisCount:
+    """What one thread sends (the revision listener's pings and flushes are its own)."""
+
     round_trips: int = 0
     commands: Counter = field(default_factory=Counter)
+    thread: int = field(default_factory=threading.get_ident)
 
 
 _counting: list[RedisCount] = []
@@ -51,18 +55,22 @@ def _patch_redis() -> None:
     execute = redis.Redis.execute_command
     pipeline = redis.client.Pipeline._execute_pipeline
 
+    def mine() -> list[RedisCount]:
+        thread = threading.get_ident()
+        return [count for count in _counting if count.thread == thread]
+
     def counting_send(self, command, check_health=True):
-        for count in _counting:
+        for count in mine():
             count.round_trips += 1
         return send(self, command, check_health)
 
     def counting_execute(self, *args, **options):
-        for count in _counting:
+        for count in mine():
             count.commands[str(args[0]).upper()] += 1
         return execute(self, *args, **options)
 
     def counting_pipeline(self, conn, commands, raise_on_error):
-        for count in _counting:
+        for count in mine():
             for args, _ in commands:
                 count.commands[str(args[0]).upper()] += 1
         return pipeline(self, conn, commands, raise_on_error)
@@ -109,21 +117,33 @@ def counted():
 
 
 def _bump(key: str) -> None:
-    """Move a revision as a write's on-commit bump does (catalog.revisions)."""
-    from django.core.cache import cache
+    """Move a revision as a write's on-commit bump does (increment and publish)."""
+    from catalog.revisions import bump
 
-    from catalog.revisions import fresh_stamp
+    bump(key)
 
-    cache.add(key, fresh_stamp(), timeout=None)
-    cache.incr(key)
+
+def _listening() -> None:
+    """Start this process's revision listener and wait until it is subscribed (api.live)."""
+    from api import live
+
+    live.listener.ensure()
+    deadline = time.monotonic() + 10
+    while not live.known.healthy():
+        if time.monotonic() > deadline:
+            raise SystemExit("The revision listener did not subscribe within 10 s.")
+        time.sleep(0.01)
 
 
 def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, dict[str, Any]]:
     """Queries, round trips, commands and time of each kind of check, over several customers:
     the counts are the most seen (they should not vary), the time the median."""
-    from api import keys, snapshots
+    from django.test import override_settings
+
+    from api import keys, live, snapshots
     from catalog.revisions import CATALOG_KEY, customer_key
 
+    _listening()
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {read_key}")
     results: dict[str, list[Cost]] = {}
 
@@ -150,9 +170,18 @@ def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, 
             _bump(customer_key(external_id))
             measure(f"{kind}: cold (customer changed)", path)
             response = measure(f"{kind}: warm, process memory", path)
+            measure(f"{kind}: 304 (If-None-Match)", path, **{"If-None-Match": response["ETag"]})
+            healthy, live.known.healthy = live.known.healthy, lambda: False
+            try:  # as while the listener is reconnecting: the round trip of api.authentication
+                measure(f"{kind}: warm, process memory, listener down", path)
+                measure(f"{kind}: 304, listener down", path, **{"If-None-Match": response["ETag"]})
+            finally:
+                del live.known.healthy
+            assert live.known.healthy == healthy
             snapshots.forget_all()
             measure(f"{kind}: warm, from Redis", path)
-            measure(f"{kind}: 304 (If-None-Match)", path, **{"If-None-Match": response["ETag"]})
+            with override_settings(API_SNAPSHOTS_IN_MEMORY=False):
+                measure(f"{kind}: warm, Redis tier (no process memory)", path)
             if index % 4 == 0:
                 _bump(CATALOG_KEY)  # any catalog change: the first check per process reloads the catalog
                 measure(f"{kind}: cold (catalog changed), first in process", path)
@@ -319,12 +348,19 @@ def plan_change(
         raise SystemExit(f"The plan change answered {response.status_code}: {response.content[:300]!r}")
     stale = 0
     first_ms = []
+    visible_ms = []
     for external_id in chosen:
         asked = time.perf_counter()
         _, answer = _http_json(f"{base}/{external_id}/entitlements/{feature.key}", read_key)
         first_ms.append((time.perf_counter() - asked) * 1000)
         if answer["value"] != new:
             stale += 1
+            # Ask again until it shows (the server's listener may not have had the bump yet).
+            while answer["value"] != new and time.perf_counter() - committed_at < 5:
+                time.sleep(0.005)
+                _, answer = _http_json(f"{base}/{external_id}/entitlements/{feature.key}", read_key)
+        if answer["value"] == new:
+            visible_ms.append((time.perf_counter() - committed_at) * 1000)
     all_seen_ms = (time.perf_counter() - committed_at) * 1000
     cost: Cost = box["cost"]
     deletes = sum(n for name, n in cost.by_command.items() if name in ("DEL", "UNLINK", "DELETE"))
@@ -340,6 +376,8 @@ def plan_change(
         "write_redis_commands": cost.by_command,
         "write_redis_deletes": deletes,
         "stale_answers_after_commit": stale,
+        "never_seen": len(chosen) - len(visible_ms),
+        "stale_seen_after_ms_max": round(max(visible_ms), 1) if stale and visible_ms else 0.0,
         "first_check_after_ms_median": round(statistics.median(first_ms), 1),
         "first_check_after_ms_max": round(max(first_ms), 1),
         "all_sampled_seen_ms": round(all_seen_ms, 1),

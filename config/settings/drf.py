@@ -25,7 +25,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 API_RATE_PER_MINUTE = env.integer("API_RATE_PER_MINUTE", 60_000)
 # Memory each web process gives resolved answers (an LRU in front of the shared cache);
 # API_SNAPSHOTS_IN_MEMORY=false serves every check from Redis (the benchmark's Redis tier).
-API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 64)
+API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 128)
 API_SNAPSHOTS_IN_MEMORY = env.flag("API_SNAPSHOTS_IN_MEMORY", True)
 # Each web process follows revision bumps over Redis pub/sub, so a warm check needs no round
 # trip (api.live). Off: every check reads the revisions in its one round trip, as a safe fallback.

@@ -132,11 +132,11 @@ class CustomerFeatureEntitlementView(CheckView):
         snapshot = hot.snapshot()
         if not snapshot.exists:
             raise NotFound(f"No customer {external_id}.")
-        entry = snapshot.answer(feature_key)
-        if entry is None:
+        answer = snapshot.answer(feature_key)
+        if answer is None:
             raise NotFound(f"No feature {feature_key}.")
-        body = snapshots.feature_body(external_id, feature_key, entry)
-        return self.json(body, snapshots.etag("f", hot.revisions, entry["valid_until"]))
+        body = snapshots.feature_body(external_id, feature_key, answer[0])
+        return self.json(body, snapshots.etag("f", hot.revisions, answer[1]))
 
 
 # --- customers -------------------------------------------------------------------------------
