@@ -109,7 +109,11 @@ class Snapshot:
 
     def answer(self, feature_key: str) -> tuple[bytes, str | None] | None:
         """One feature's answer (active or archived) as JSON, with its `valid_until`; None for
-        an unknown feature. The answers are split apart once, on the first such question."""
+        an unknown feature. The answers are split apart once, on the first such question, when
+        the snapshot is kept in process memory; otherwise only the one asked for is taken out."""
+        if self._entries is None and not settings.API_SNAPSHOTS_IN_MEMORY:
+            entry = orjson.loads(self.body).get(feature_key) or orjson.loads(self.archived).get(feature_key)
+            return None if entry is None else (orjson.dumps(entry), entry["valid_until"])
         if self._entries is None:
             before = self.weight()
             parsed = {**orjson.loads(self.archived), **orjson.loads(self.body)}
