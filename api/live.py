@@ -10,7 +10,7 @@ made by this process are applied at once, before the message comes back, so a wr
 by the next check of the same process without waiting.
 
 What is trusted without asking Redis, and only while the listener is *healthy* (subscribed,
-and its last ping answered less than `STALE_AFTER` seconds ago):
+and its last ping answered less than `STALE_AFTER` seconds ago, 0.9 s):
 
 - a remembered API key, when the keys revision it was read under is the current one;
 - a snapshot in process memory, when it was read during the current subscription (its
@@ -50,8 +50,12 @@ from catalog import revisions
 
 log = logging.getLogger(__name__)
 
-PING_SECONDS = 1.0
-STALE_AFTER = 3.0  # no pong for this long: stop trusting what this process knows
+# Pings go down the same connection as the messages, so a pong proves every bump published
+# before its ping has arrived. With no pong for STALE_AFTER, the process stops trusting what it
+# knows: even a connection that stalls without closing delays no change by more than that
+# (issue 8: a change visible to checks within one second).
+PING_SECONDS = 0.25
+STALE_AFTER = 0.9
 FLUSH_SECONDS = 0.1
 BUMP_MEMORY_SECONDS = 60.0
 WINDOW_SECONDS = 60

@@ -214,3 +214,18 @@ def test_memory_snapshot_dropped_when_its_customer_moves(demo, reader, live_revi
     revisions.bump(revisions.customer_key("acme"))
 
     assert snapshots.remembered("acme") is None
+
+
+def test_listener_stalled__trust_ends_within_a_second__checks_ask_redis_again(
+    demo, reader, live_revisions, monkeypatch, redis_round_trips
+):
+    reader.get("customers/acme/entitlements")
+    # Nothing more arrives on the subscription: no pong, no bump (a connection that hangs).
+    monkeypatch.setattr(live.Listener, "_handle", staticmethod(lambda message: None))
+
+    waited = wait_until(lambda: not live.known.healthy(), within=live.STALE_AFTER + 0.5)
+    redis_round_trips.count = 0
+    assert reader.get("customers/acme/entitlements").status_code == 200
+
+    assert waited <= live.STALE_AFTER + 0.1
+    assert redis_round_trips.count == 1
