@@ -6,7 +6,6 @@
 - `measure`: what is counted inside one process (SQL queries, Redis round trips, admin
   changelists, the scheduled-change sweep, a plan change reaching the checks);
 - `report`: the tables of BENCHMARKS.md from one run's results;
-- `whatif`: a deliberately incorrect server measuring what a proposed change could reach;
 - `run`: the whole run, seeding N = 1k, then growing to 10k and 100k.
 
 Nothing here is imported by the application, and the test suite never runs it.

@@ -2,7 +2,6 @@
 
     make bench                                        # N = 1k, 10k, 100k: about 16-19 minutes
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --no-extras   # a quick look
-    .venv/bin/python -m bench --sizes 1000 --what-if --no-extras    # what fix B could reach
 
 1. A fresh database `entitle_bench` and Redis database 13; migrate; collect static files
    (production settings serve the admin's through whitenoise's manifest).
@@ -49,10 +48,6 @@ SCENARIOS = [
     ("one feature, Redis tier", "redis", "one"),
     ("all features, Redis tier", "redis", "all"),
 ]
-WHAT_IF = [
-    ("one feature, what-if B: no round trip", "no-round-trip", "one"),
-    ("all features, what-if B: no round trip", "no-round-trip", "all"),
-]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -68,11 +63,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hot", type=int, default=1000, help="customers in the working set")
     parser.add_argument("--sweep-workers", type=int, default=2, help="processes sweeping at once")
     parser.add_argument("--port", type=int, default=8811, help="first of two ports on 127.0.0.1")
-    parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="also measure the what-if server of bench/whatif.py: what fix B in api/ could reach",
-    )
     parser.add_argument(
         "--no-extras",
         action="store_true",
@@ -111,11 +101,6 @@ def main(argv: list[str] | None = None) -> None:
         "memory": stack.Server("memory", args.port),
         "redis": stack.Server("redis", args.port + 1, env={"API_SNAPSHOTS_IN_MEMORY": "0"}),
     }
-    if args.what_if:
-        for offset, (_, mode, _) in enumerate(WHAT_IF, start=2):
-            servers[mode] = stack.Server(
-                mode, args.port + offset, env={"BENCH_WHAT_IF": mode}, app="bench.whatif"
-            )
     try:
         keys: dict[str, str] = {}
         for index, n in enumerate(args.sizes):
@@ -209,7 +194,7 @@ def run_rounds(args, servers, scripts) -> dict[str, Any]:
     """`rounds` rounds. In each, every endpoint runs once (in an order rotated per round)
     between two runs of the bare view, and its ratio is taken to the mean of those two: on a
     machine shared with other work, only runs seconds apart see the same background load."""
-    scenarios = [s for s in SCENARIOS + (WHAT_IF if args.what_if else []) if s[2] != "bare"]
+    scenarios = [s for s in SCENARIOS if s[2] != "bare"]
     bare_name, bare_server, _ = SCENARIOS[0]
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in [SCENARIOS[0], *scenarios]}
     ratios: dict[str, list[float]] = {name: [] for name in runs}
