@@ -22,6 +22,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from audit.context import change_context, normalize_reason
+from config.admin import CountLimitedChangelist
 
 REASON_FIELD = "change_reason"
 REASON_HELP = "Say why; links to tickets or documents are shown as links in the history."
@@ -98,8 +99,9 @@ class ReasonForm(forms.Form):
     clean_change_reason = AuditedModelForm.clean_change_reason
 
 
-class AuditedModelAdmin(ModelAdmin):
-    """Base of every admin for an audited model."""
+class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
+    """Base of every admin for an audited model. Its changelist counts rows only up to a limit
+    (config.admin.CountLimitedPaginator): customers, subscriptions and overrides are big."""
 
     form = AuditedModelForm
     delete_confirmation_template = "admin/audit/delete_confirmation.html"

@@ -7,7 +7,10 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from audit.context import SOURCES
 from audit.history import AuditedHistoricalRecords, TrackedModel
+
+SOURCE_CHOICES = [(source, source) for source in SOURCES]
 
 
 class AuditEntry(models.Model):
@@ -19,11 +22,13 @@ class AuditEntry(models.Model):
         CHANGED = "~", "Changed"
         DELETED = "-", "Deleted"
 
-    history_date = models.DateTimeField(db_index=True)
+    history_date = models.DateTimeField()  # indexed newest first, with the id (Meta.indexes)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=16, db_index=True)
+    # The fixed list of sources as choices: the admin then filters over them without asking the
+    # database for the distinct values of 371k rows (SELECT DISTINCT took ~100 ms a page).
+    source = models.CharField(max_length=16, choices=SOURCE_CHOICES)  # indexed with the date (Meta)
     request_id = models.UUIDField(db_index=True)
     reason = models.TextField()
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
@@ -40,6 +45,12 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["content_type", "object_id", "-history_date"]),
             models.Index(fields=["user", "-history_date"]),
+            # The admin's order, newest first with the id breaking ties, unfiltered and filtered by
+            # source: a page is then read off an index (the filtered page took 300-550 ms at
+            # 371k entries, 0.1 ms with it). They replace the single-column indexes on
+            # `history_date` and `source`, which their leading columns serve as well.
+            models.Index(fields=["-history_date", "-id"], name="auditentry_newest_first"),
+            models.Index(fields=["source", "-history_date", "-id"], name="auditentry_source_newest"),
         ]
         default_permissions = ("view",)
 

@@ -12,13 +12,17 @@ them and survive tag changes. `None` as the user means a system job, which is tr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import models
-from django.db.models import Q, QuerySet
+from django.db import models, transaction
+from django.db.models import Exists, Q, QuerySet
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from guardian.core import ObjectPermissionChecker
 
 from audit.writes import delete_audited, save_audited
@@ -71,19 +75,83 @@ def objects_permitted(
     return queryset.filter(Q(pk__in=mine) | Q(pk__in=ours))
 
 
+# --- "does this user hold `perm` on any object?", asked on every admin page -----------------------
+#
+# The sidebar asks it for features and for segments on every page a role user opens (whether
+# their changelists are editable): four queries a page. The answer is cached per user and perm,
+# stamped with a revision of everyone's object permissions, which moves after commit whenever
+# a row of an object-permission table is saved or deleted (tags, one-off grants, guardian's
+# pages) or a user joins or leaves a group: see `watch_object_permissions`. A stale stamp makes
+# the cached answer a miss, so a grant or a withdrawal shows on the next request. Rows written
+# around the ORM's signals (raw SQL, bulk_create, QuerySet.update) must call
+# `object_permissions_changed()` themselves.
+
+PERMISSIONS_REVISION_KEY = "rev:object-permissions"
+HOLDS_ANY_TIMEOUT = 24 * 3600  # answers of a stale revision are never read; this only sweeps them
+
+
+def _bump_permissions_revision() -> None:
+    try:
+        cache.incr(PERMISSIONS_REVISION_KEY)
+    except ValueError:  # lost (eviction, restart): restart from the clock, then move on from it
+        cache.add(PERMISSIONS_REVISION_KEY, int(time.time() * 1000), timeout=None)
+        cache.incr(PERMISSIONS_REVISION_KEY)
+
+
+def object_permissions_changed(**_signal_arguments: object) -> None:
+    """Someone's object permissions or group memberships moved: every cached `holds_any`
+    answer is stale once this transaction commits (a rolled-back change moves nothing)."""
+    transaction.on_commit(_bump_permissions_revision)
+
+
+def watch_object_permissions(*tables: type[models.Model]) -> None:
+    """Move the revision with every write to these object-permission tables (AppConfig.ready)."""
+    for table in tables:
+        for signal in (post_save, post_delete):
+            uid = f"object-permissions-{table._meta.label}"
+            signal.connect(object_permissions_changed, sender=table, dispatch_uid=uid)
+
+
+def _group_membership_changed(action: str, **_signal_arguments: object) -> None:
+    if action.startswith("post_"):
+        object_permissions_changed()
+
+
+def watch_group_memberships() -> None:
+    """Joining or leaving a group changes which group object permissions a user holds."""
+    from django.contrib.auth.models import User
+
+    m2m_changed.connect(_group_membership_changed, sender=User.groups.through, dispatch_uid="perms-groups")
+
+
+def _holds_any_now(user: User, codename: str, user_model, group_model) -> bool:
+    """One query: an object permission of the user's own, or of one of the user's groups."""
+    mine = user_model.objects.filter(user=user.pk, permission__codename=codename)
+    ours = group_model.objects.filter(group__user=user.pk, permission__codename=codename)
+    return get_user_model().objects.filter(pk=user.pk).filter(Exists(mine) | Exists(ours)).exists()
+
+
 def holds_any(user: User | None, perm: str, user_model, group_model) -> bool:
-    """Whether the user holds `perm` on at least one object (to show a changelist as editable)."""
+    """Whether the user holds `perm` on at least one object (to show a changelist as editable).
+    Cached across requests until object permissions or group memberships move (above)."""
     if has(user, perm):
         return True
     memo = user.__dict__.setdefault("_entitle_holds_any", {})  # asked several times per page
     if perm not in memo:
-        codename = perm.split(".")[1]
-        memo[perm] = (
-            user_model.objects.filter(user=user, permission__codename=codename).exists()
-            or group_model.objects.filter(
-                group__in=user.groups.values("pk"), permission__codename=codename
-            ).exists()
-        )
+        key = f"perm:holds-any:{user.pk}:{perm}"
+        found = cache.get_many([PERMISSIONS_REVISION_KEY, key])  # one round trip
+        revision = found.get(PERMISSIONS_REVISION_KEY)
+        if revision is None:
+            cache.add(PERMISSIONS_REVISION_KEY, int(time.time() * 1000), timeout=None)
+            revision = cache.get(PERMISSIONS_REVISION_KEY)
+        cached = found.get(key)
+        if cached is not None and cached[0] == revision:
+            memo[perm] = cached[1]
+        else:
+            # The revision was read before the database: an answer computed from rows older
+            # than a concurrent change is stored under the revision that change moves past.
+            memo[perm] = _holds_any_now(user, perm.split(".")[1], user_model, group_model)
+            cache.set(key, (revision, memo[perm]), HOLDS_ANY_TIMEOUT)
     return memo[perm]
 
 

@@ -31,6 +31,8 @@ class Customer(TrackedModel):
 
     class Meta:
         ordering = ["external_id"]
+        # On PostgreSQL, `external_id` and `name` also have trigram indexes for the admin's
+        # search (migration 0002): made there, for PostgreSQL only, so not listed here.
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
@@ -158,7 +160,13 @@ class Override(TrackedModel):
                 condition=Q(effect="grant") | Q(value__isnull=True),
             ),
         ]
-        indexes = [models.Index(fields=["valid_until"]), models.Index(fields=["subscription", "feature"])]
+        indexes = [
+            models.Index(fields=["valid_until"]),
+            models.Index(fields=["subscription", "feature"]),
+            # The admin's changelist order (newest first, the primary key breaking ties): without
+            # it PostgreSQL sorts every override to show 50 (370 ms at 67k overrides; 1 ms with).
+            models.Index(fields=["-created_at", "-id"], name="override_newest_first"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.effect} {self.feature.key} on {self.subscription.external_id}"

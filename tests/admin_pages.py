@@ -24,6 +24,21 @@ def count_queries(client, url: str):
     return response, len(queries)
 
 
+def explain_without_scans_or_sorts(sql: str) -> str:
+    """PostgreSQL's plan for `sql` when sequential scans and sorts are priced out: a test's few
+    rows would otherwise be read whole whatever the indexes, so this shows whether an index
+    can serve the query (its name in the plan) and its order (no Sort node)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        try:
+            cursor.execute(f"EXPLAIN {sql}")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("SET LOCAL enable_seqscan = on")
+            cursor.execute("SET LOCAL enable_sort = on")
+
+
 def text(response) -> str:
     """The page as a person reads it (entities decoded)."""
     return html.unescape(response.content.decode())

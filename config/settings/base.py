@@ -122,6 +122,10 @@ STORAGES = {
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
+# Admin changelists count their rows up to this many past the page shown, then say "more than"
+# (config.admin.CountLimitedPaginator): an exact count of a big table costs more than the page.
+ENTITLE_ADMIN_COUNT_LIMIT = 10_000
+
 # Staff accounts: lock out after repeated failures (django-axes), optional TOTP (django-otp).
 ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", False)
 AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5)
