@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import SimpleNamespace
@@ -40,6 +41,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
+from rest_framework import serializers
+from rest_framework.serializers import Serializer
 
 from audit.bulk import AuditedWrites
 from audit.context import change_context, request_scope
@@ -324,10 +327,31 @@ def _parse(change: ScheduledChange) -> BatchWrite | None:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    write = import_string(dotted).parse(change.method, match.kwargs, data)
+    try:
+        write = import_string(dotted).parse(change.method, match.kwargs, data)
+    except Exception:  # whatever it is, the replay will say it as the view does
+        log.exception("Scheduled change %s could not be parsed for the batch path", change.pk)
+        return None
     if write is not None:
         write.change = change
     return write
+
+
+_serializers = threading.local()
+
+
+def validated(serializer_class: type[Serializer], data: Any, *, partial: bool = False) -> dict | None:
+    """What `serializer_class(data=data, partial=partial)` validates, as is_valid() would run
+    it, or None when it refuses the body. One serializer per class is kept and reused (its
+    run_validation holds no state): building one deep-copies all its fields."""
+    held = _serializers.__dict__.setdefault("held", {})
+    serializer = held.get((serializer_class, partial))
+    if serializer is None:
+        serializer = held[(serializer_class, partial)] = serializer_class(partial=partial)
+    try:
+        return dict(serializer.run_validation(data))
+    except serializers.ValidationError:
+        return None
 
 
 def _view_reason(change: ScheduledChange) -> str:

@@ -6,6 +6,7 @@ one object at a time through its service."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,83 +175,123 @@ class AuditedWrites:
                 rows = [instance for instance, _ in objects.values()]
                 for start in range(0, len(rows), batch_size):
                     _bulk_update(model, rows[start : start + batch_size], fields)
-        history_rows = []
-        by_model: dict[type[models.Model], list[models.Model]] = {}
-        # `model.history` builds a manager class at each access: look each history model up once.
-        history_models: dict[type[models.Model], type[models.Model]] = {}
+        # History rows and audit entries go in as plain rows: no model instance each.
+        by_model: dict[type[models.Model], list[_Record]] = {}
         for record in self._records:
-            model = type(record.instance)
-            if model not in history_models:
-                history_models[model] = model.history.model
-            values = dict(record.values)
-            values[model._meta.pk.attname] = record.instance.pk  # known once inserted
-            row = history_models[model](
-                **values,
-                history_date=record.history_date,
-                history_type=record.history_type,
-                history_user=record.context.actor,
-                history_change_reason=record.context.reason,
-                source=record.context.source,
-                request_id=record.context.request_id,
-            )
-            history_rows.append(row)
-            by_model.setdefault(model, []).append(row)
-        for model, rows in by_model.items():
-            _insert(history_models[model], rows)
-        _insert(
-            AuditEntry,
-            [
-                AuditEntry(
-                    history_date=record.history_date,
-                    user=record.context.actor,
-                    source=record.context.source,
-                    request_id=record.context.request_id,
-                    reason=record.context.reason,
-                    content_type=ContentType.objects.get_for_model(type(record.instance)),
-                    object_id=str(record.instance.pk),
-                    object_repr=record.object_repr,
-                    action=record.history_type,
-                    changes=record.changes,
-                    history_id=row.pk,
-                )
-                for record, row in zip(self._records, history_rows, strict=True)
-            ],
-            with_pk=False,
-        )
+            by_model.setdefault(type(record.instance), []).append(record)
+        history_ids: dict[int, int] = {}
+        for model, records in by_model.items():
+            history_model = model.history.model  # builds a manager class: once per model
+            fields = [f for f in history_model._meta.concrete_fields if not f.primary_key]
+            pk = model._meta.pk.attname
+            rows = []
+            for record in records:
+                values = {
+                    **record.values,
+                    pk: record.instance.pk,  # known once inserted
+                    "history_date": record.history_date,
+                    "history_type": record.history_type,
+                    "history_user_id": record.context.actor.pk if record.context.actor else None,
+                    "history_change_reason": record.context.reason,
+                    "source": record.context.source,
+                    "request_id": record.context.request_id,
+                }
+                rows.append([values[f.attname] for f in fields])
+            ids = _copy(history_model, fields, rows, with_pk=True)
+            history_ids.update(zip(map(id, records), ids, strict=True))
+        fields = [f for f in AuditEntry._meta.concrete_fields if not f.primary_key]
+        rows = []
+        for record in self._records:
+            values = {
+                "history_date": record.history_date,
+                "user_id": record.context.actor.pk if record.context.actor else None,
+                "source": record.context.source,
+                "request_id": record.context.request_id,
+                "reason": record.context.reason,
+                "content_type_id": ContentType.objects.get_for_model(type(record.instance)).pk,
+                "object_id": str(record.instance.pk),
+                "object_repr": record.object_repr,
+                "action": record.history_type,
+                "changes": record.changes,
+                "history_id": history_ids[id(record)],
+            }
+            rows.append([values[f.attname] for f in fields])
+        _copy(AuditEntry, fields, rows, with_pk=False)
         self._reset()
 
 
-def _insert(model: type[models.Model], objects: list[models.Model], *, with_pk: bool = True) -> None:
-    """Insert `objects` on PostgreSQL, setting their primary keys (unless `with_pk` is False:
-    nothing will refer to them). The keys are drawn from the table's sequence in one query
-    and the rows sent with COPY: bulk_create's INSERT … UNNEST quotes every value of its
-    arrays in Python, which took most of a sweep batch's write."""
+def _insert(model: type[models.Model], objects: list[models.Model]) -> None:
+    """Insert `objects` (PostgreSQL), setting their primary keys, as saving each would."""
     connection = connections[router.db_for_write(model)]
-    if not objects:
-        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [[_value(f, obj) for f in fields] for obj in objects]
+    for obj, pk in zip(objects, _copy(model, fields, rows, with_pk=True), strict=True):
+        setattr(obj, model._meta.pk.attname, pk)
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+# Fields whose Python values psycopg adapts as they are (anything else goes through the
+# field's get_db_prep_save: JSON, countries...).
+_PLAIN_FIELDS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.BigIntegerField,
+    models.BooleanField,
+    models.CharField,
+    models.DateTimeField,
+    models.ForeignKey,
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.SlugField,
+    models.TextField,
+    models.UUIDField,
+)
+_PLAIN_VALUES = (str, int, bool, datetime, uuid.UUID, type(None))
+
+
+def _copy(
+    model: type[models.Model], fields: list[models.Field], rows: list[list[Any]], *, with_pk: bool
+) -> list:
+    """COPY `rows` (values of `fields`, in order) into `model`'s table (PostgreSQL). With
+    `with_pk`, the primary keys are drawn from the table's sequence first, in one query, and
+    returned in the order of `rows`. bulk_create's INSERT … UNNEST quotes every value of its
+    arrays in Python, which took most of a sweep batch's write."""
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
     meta = model._meta
     quote = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
+    plain = [type(f) in _PLAIN_FIELDS for f in fields]
+    prepared = [
+        [
+            value
+            if is_plain and isinstance(value, _PLAIN_VALUES)
+            else field.get_db_prep_save(value, connection)
+            for field, is_plain, value in zip(fields, plain, row, strict=True)
+        ]
+        for row in rows
+    ]
+    columns = [f.column for f in fields]
+    ids: list = []
     with connection.cursor() as cursor:
         if with_pk:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, meta.pk.column, len(objects)],
+                [meta.db_table, meta.pk.column, len(rows)],
             )
-            for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
-                setattr(obj, meta.pk.attname, pk)
-        rows = [[f.get_db_prep_save(_value(f, obj), connection) for f in fields] for obj in objects]
-        sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+            ids = [pk for (pk,) in cursor.fetchall()]
+            columns.insert(0, meta.pk.column)
+            prepared = [[pk, *row] for pk, row in zip(ids, prepared, strict=True)]
+        sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
         started = time.monotonic()
         with cursor.cursor.copy(sql) as copy:
-            for row in rows:
+            for row in prepared:
                 copy.write_row(row)
         if connection.queries_logged:  # COPY bypasses Django's query log: count it there too
             connection.queries_log.append(
                 {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
             )
-    for obj in objects:
-        obj._state.adding, obj._state.db = False, connection.alias
+    return ids
 
 
 def _value(field: models.Field, obj: models.Model) -> Any:
@@ -268,6 +309,25 @@ def _bulk_update(model: type[models.Model], objects: list[models.Model], names: 
     quote = connection.ops.quote_name
     pk = model._meta.pk
     fields = [model._meta.get_field(name) for name in names]
+    groups: dict[tuple, list[Any]] = {}
+    for obj in objects:
+        values = tuple(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields)
+        try:
+            groups.setdefault(values, []).append(obj.pk)
+        except TypeError:  # unhashable (JSON): no grouping
+            groups = {}
+            break
+    if groups and len(groups) <= 3:
+        # The same values for many rows (a batch's statuses): one UPDATE … WHERE id = ANY(…) each.
+        for values, pks in groups.items():
+            sql = (
+                f"UPDATE {quote(model._meta.db_table)} SET "
+                + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+                + f" WHERE {quote(pk.column)} = ANY(%s)"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*values, pks])
+        return
     columns = [pk, *fields]
     row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
     sql = (

@@ -45,7 +45,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
@@ -144,16 +144,48 @@ def sweep_due_changes(*, now: datetime | None = None, batch: int = BATCH) -> int
     while True:
         moment = now or timezone.now()
         with transaction.atomic():
-            due = list(
-                ScheduledChange.objects.select_for_update(skip_locked=True)
-                .select_related("created_by")
-                .filter(status=ScheduledChange.Status.PENDING, effective_at__lte=moment)
-                .order_by("effective_at", "id")[:batch]
-            )
+            due = _claim(moment, batch)
             apply_batch(due, now=moment, replay=apply_change)
         processed += len(due)
-        if len(due) < batch:
+        if not due:  # (fewer than `batch` is no sign: others may hold the objects of the rest)
             return processed
+
+
+# A claimed change also holds, until its batch commits, an advisory lock on the object its
+# path names (the 5th segment of /api/v1/<kind>/<key>[/...]: a customer, subscription,
+# item...), and a worker skips the changes whose object another worker holds. Without it
+# two workers' batches of changes to the same busy objects locked the same rows, and one
+# waited out the other's whole batch; with it they never share a target. It also keeps the
+# changes to one object in order of effective_at across workers. One worker alone still
+# claims strictly oldest first.
+TARGET_LOCKS = 0x5C4ED  # advisory lock namespace of the sweep's targets
+# The oldest due changes (a window of a few batches), then those whose object is free, taken
+# (and so locked) one by one in that order: only the changes returned take a lock.
+FREE_TARGETS = """audit_scheduledchange.id IN (
+    SELECT id FROM (
+        SELECT id, path FROM audit_scheduledchange WHERE status = %s AND effective_at <= %s
+        ORDER BY effective_at, id LIMIT %s
+    ) AS oldest
+    WHERE pg_try_advisory_xact_lock(%s, hashtext(split_part(oldest.path, '/', 5)))
+    LIMIT %s
+)"""
+
+
+def _claim(moment: datetime, batch: int) -> list[ScheduledChange]:
+    """Lock and return up to `batch` pending changes due by `moment`, oldest first, that no
+    other worker holds, nor any change to the same object."""
+    due = (
+        # Lock the changes only: locking their authors too (the join) made every other worker
+        # skip every change of an author with a batch in flight, so only one worker ever swept.
+        ScheduledChange.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("created_by")
+        .filter(status=ScheduledChange.Status.PENDING, effective_at__lte=moment)
+        .order_by("effective_at", "id")
+    )
+    if connection.vendor == "postgresql":
+        params = [ScheduledChange.Status.PENDING, moment, 4 * batch, TARGET_LOCKS, batch]
+        due = due.extra(where=[FREE_TARGETS], params=params)
+    return list(due[:batch])
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.writes import is_noop, stored_values
-from audit.batch import Batch, BatchWrite, Replay
+from audit.batch import Batch, BatchWrite, Replay, validated
 from catalog import permissions
 from catalog.api.serializers import EntitlementIn
 from catalog.models import Entitlement, Feature, Item
@@ -24,10 +24,8 @@ class EntitlementPut(BatchWrite):
 
     @classmethod
     def parse(cls, method, kwargs, data):
-        body = EntitlementIn(data=data)
-        if not body.is_valid():
-            return None
-        return cls(kwargs["item_key"], kwargs["feature_key"], body.validated_data["value"])
+        values = validated(EntitlementIn, data)
+        return None if values is None else cls(kwargs["item_key"], kwargs["feature_key"], values["value"])
 
     @classmethod
     def prefetch(cls, writes, batch):

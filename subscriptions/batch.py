@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api.writes import assign, is_noop, stored_values
-from audit.batch import Batch, BatchWrite, Replay
+from audit.batch import Batch, BatchWrite, Replay, validated
 from catalog.models import Feature, Item
 from catalog.permissions import GRANT_FEATURE, checker, has
 from subscriptions import permissions
@@ -38,10 +38,8 @@ class CustomerWrite(BatchWrite):
     @classmethod
     def parse(cls, method, kwargs, data):
         partial = method == "PATCH"
-        body = CustomerIn(data=data, partial=partial)
-        if not body.is_valid():
-            return None
-        return cls(kwargs["external_id"], dict(body.validated_data), partial)
+        values = validated(CustomerIn, data, partial=partial)
+        return None if values is None else cls(kwargs["external_id"], values, partial)
 
     @classmethod
     def prefetch(cls, writes, batch):
@@ -86,10 +84,10 @@ class SubscriptionPatch(BatchWrite):
 
     @classmethod
     def parse(cls, method, kwargs, data):
-        body = SubscriptionIn(data=data, partial=True)
-        if not body.is_valid() or not set(body.validated_data) <= SUBSCRIPTION_FIELDS:
+        values = validated(SubscriptionIn, data, partial=True)
+        if values is None or not set(values) <= SUBSCRIPTION_FIELDS:
             return None
-        return cls(kwargs["external_id"], dict(body.validated_data))
+        return cls(kwargs["external_id"], values)
 
     @classmethod
     def prefetch(cls, writes, batch):
@@ -134,10 +132,8 @@ class OverrideCreate(BatchWrite):
 
     @classmethod
     def parse(cls, method, kwargs, data):
-        body = OverrideIn(data=data)
-        if not body.is_valid():
-            return None
-        return cls(kwargs["external_id"], dict(body.validated_data))
+        values = validated(OverrideIn, data)
+        return None if values is None else cls(kwargs["external_id"], values)
 
     @classmethod
     def prefetch(cls, writes, batch):
