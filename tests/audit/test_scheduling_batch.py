@@ -283,7 +283,7 @@ def _trait_changes(author: User, count: int, *, customers: list[Customer]) -> li
 def test_batch__n_changes__queries_do_not_grow_with_n(demo, count, django_assert_max_num_queries):
     sales = User.objects.get(username="sales")
     _trait_changes(sales, count, customers=list(Customer.objects.all()))
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(24):
         assert scheduling.sweep_due_changes(batch=500) == count
     assert ScheduledChange.objects.filter(status="applied").count() == count
     assert Customer.history.filter(history_change_reason__startswith="Step ").count() == count

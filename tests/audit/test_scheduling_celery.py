@@ -157,7 +157,7 @@ def test_two_workers__four_batches_of_due_changes__each_applied_exactly_once(wor
 
 
 def test_worker_killed_mid_batch__after_restart__every_change_applied_once_none_lost(workers):
-    changes = _customer_changes(_author(), 4 * BATCH)
+    changes = _customer_changes(_author(), 8 * BATCH)  # batches take ~0.3 s: room to land mid-way
     first = workers()
     sweep_scheduled_changes.delay()
     wait_for(lambda: ScheduledChange.objects.filter(status="applied").count() >= 30, timeout=120, every=0.1)
