@@ -112,7 +112,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         except Exception:
             live.counters.restore(unsent)
             raise
-        live.counters.received(throttle_at, results)
+        live.counters.received(throttle_at, results, unsent)
 
         current = as_int(results[revision_at])
         live.known.observe_read(keys=current)

@@ -69,7 +69,8 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
     if remembered is None or remembered[1] is None or remembered[0] != known.keys:
         return None
     record = remembered[1]
-    if not record.accepts(raw_key, keys.now()):
+    key_at = keys.now()  # the clock of keys and throttle windows, as api.authentication's
+    if not record.accepts(raw_key, key_at):
         return None
     at = timezone.now()
     now = at.timestamp()
@@ -85,7 +86,7 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
         answer = snapshot.answer(feature_key)
         if answer is None:
             return None
-    stamp = int(now)
+    stamp = int(key_at.timestamp())
     limit = record.rate_limit or settings.API_RATE_PER_MINUTE
     if live.counters.window_count(prefix, stamp // live.WINDOW_SECONDS) >= limit:
         return None  # the DRF view counts it and answers 429

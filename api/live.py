@@ -164,15 +164,20 @@ class Pending:
 
 
 class Counters:
+    """A key's requests in a throttle window = Redis's count at the last send + what is on its
+    way there + what is not sent yet. (Counted on the way until Redis's answer comes back,
+    so that a send in progress never makes a key look less busy than it is.)"""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pending = Pending()
+        self.inflight: Counter = Counter()  # (prefix, window) -> requests being sent
         self.sent: dict[tuple[str, int], int] = {}  # (prefix, window) -> Redis's count at the last send
 
     def window_count(self, prefix: str, window: int) -> int:
         """Requests of this key in this window, as far as this process knows."""
         slot = (prefix, window)
-        return self.sent.get(slot, 0) + self.pending.throttle[slot]
+        return self.sent.get(slot, 0) + self.inflight[slot] + self.pending.throttle[slot]
 
     def request(self, prefix: str, stamp: int) -> int:
         """Count one request of a key; returns the window's count with it."""
@@ -181,7 +186,7 @@ class Counters:
             self.pending.throttle[slot] += 1
             if self.pending.last_used.get(prefix, 0) < stamp:
                 self.pending.last_used[prefix] = stamp
-            return self.sent.get(slot, 0) + self.pending.throttle[slot]
+            return self.sent.get(slot, 0) + self.inflight[slot] + self.pending.throttle[slot]
 
     def check(self, day: str, feature: str, amount: int = 1) -> None:
         with self.lock:
@@ -190,10 +195,13 @@ class Counters:
     def drain(self) -> Pending:
         with self.lock:
             drained, self.pending = self.pending, Pending()
+            self.inflight.update(drained.throttle)
             return drained
 
     def restore(self, drained: Pending) -> None:
+        """The send failed: count it as not sent."""
         with self.lock:
+            self.inflight.subtract(drained.throttle)
             self.pending.merge(drained)
 
     def queue(self, batch: Batch, drained: Pending) -> list[tuple[tuple[str, int], int]]:
@@ -215,16 +223,19 @@ class Counters:
             batch.sadd(DAYS_KEY, day)
         return slots
 
-    def received(self, slots: list[tuple[tuple[str, int], int]], results: list) -> None:
+    def received(self, slots: list[tuple[tuple[str, int], int]], results: list, drained: Pending) -> None:
         """Redis's counts after the send: the base the next requests are counted on."""
         current = int(time.time()) // WINDOW_SECONDS
         with self.lock:
+            self.inflight.subtract(drained.throttle)
             for slot, index in slots:
                 value = as_int(results[index])
                 if value is not None:
-                    self.sent[slot] = value
+                    self.sent[slot] = max(value, self.sent.get(slot, 0))
             for slot in [s for s in self.sent if s[1] < current - 1]:
                 del self.sent[slot]
+            for slot in [s for s, n in self.inflight.items() if n <= 0]:
+                del self.inflight[slot]
 
     def flush(self) -> None:
         """Send what is pending in one round trip (the listener's beat; tests; exit)."""
@@ -238,7 +249,7 @@ class Counters:
         except Exception:
             self.restore(drained)
             raise
-        self.received(slots, results)
+        self.received(slots, results, drained)
 
 
 counters = Counters()

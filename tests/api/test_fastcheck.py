@@ -229,3 +229,23 @@ def test_listener_stalled__trust_ends_within_a_second__checks_ask_redis_again(
 
     assert waited <= live.STALE_AFTER + 0.1
     assert redis_round_trips.count == 1
+
+
+def test_throttle_counts__a_send_in_progress_still_counts__a_failed_one_is_kept():
+    from api.store import Batch
+
+    counters, window = live.Counters(), int(time.time()) // live.WINDOW_SECONDS
+    for _ in range(3):
+        counters.request("tHrOtTle", window * live.WINDOW_SECONDS)
+    drained = counters.drain()  # on its way to Redis
+
+    assert counters.window_count("tHrOtTle", window) == 3
+    counters.restore(drained)  # the send failed
+    assert counters.window_count("tHrOtTle", window) == 3
+
+    drained = counters.drain()
+    batch = Batch()
+    slots = counters.queue(batch, drained)
+    counters.received(slots, batch.execute(), drained)
+    assert counters.window_count("tHrOtTle", window) == 3  # now Redis's own count
+    assert not counters.pending and not counters.inflight
