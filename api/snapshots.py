@@ -39,11 +39,11 @@ from django.conf import settings
 from django.core.cache import cache
 
 from api import live
-from api.store import Batch, as_int, redis_client
+from api.store import Batch, as_int, hot_mget, redis_client
 from catalog.revisions import CATALOG_KEY, customer_key, fresh_stamp, id_part
 from subscriptions.resolution import Answer, CustomerState, resolve_feature
 
-FORMAT = 1
+FORMAT = 2  # of stored snapshots (and ETags): 2 added the answers' spans
 CATALOG_SPECS_KEY = "catalog-specs:v{format}:{revision}"
 
 
@@ -77,7 +77,8 @@ class Snapshot:
     (epoch seconds; None: until something is changed).
 
     The answers are kept rendered: `body` is the check response's `entitlements` object as
-    JSON bytes, served as is; one answer is parsed out only when a single feature is asked.
+    JSON bytes, served as is. `spans` says where each feature's answer lies in `body` or
+    `archived`, so a single-feature check slices its answer out without parsing the rest.
     """
 
     external_id: str
@@ -86,7 +87,8 @@ class Snapshot:
     valid_until: float | None
     body: bytes  # {"<feature key>": {answer}, ...}: every active feature
     archived: bytes  # the same for archived features, only ever asked for one by one
-    _entries: dict[str, tuple[bytes, str | None]] | None = field(default=None, repr=False)
+    spans: bytes = b"{}"  # {"<feature key>": [0 (body) or 1 (archived), start, end], ...}
+    _spans: dict[str, list[int]] | None = field(default=None, repr=False)
     # The listener's subscription under which these revisions were last confirmed (api.live);
     # 0: never trusted without a round trip.
     epoch: int = 0
@@ -109,24 +111,20 @@ class Snapshot:
 
     def answer(self, feature_key: str) -> tuple[bytes, str | None] | None:
         """One feature's answer (active or archived) as JSON, with its `valid_until`; None for
-        an unknown feature. The answers are split apart once, on the first such question, when
-        the snapshot is kept in process memory; otherwise only the one asked for is taken out."""
-        if self._entries is None and not settings.API_SNAPSHOTS_IN_MEMORY:
-            entry = orjson.loads(self.body).get(feature_key) or orjson.loads(self.archived).get(feature_key)
-            return None if entry is None else (orjson.dumps(entry), entry["valid_until"])
-        if self._entries is None:
-            before = self.weight()
-            parsed = {**orjson.loads(self.archived), **orjson.loads(self.body)}
-            self._entries = {
-                key: (orjson.dumps(entry), entry["valid_until"]) for key, entry in parsed.items()
-            }
-            _grow(self, self.weight() - before)
-        return self._entries.get(feature_key)
+        an unknown feature."""
+        if self._spans is None:
+            self._spans = orjson.loads(self.spans)
+        span = self._spans.get(feature_key)
+        if span is None:
+            return None
+        section, start, end = span
+        entry = (self.archived if section else self.body)[start:end]
+        return entry, orjson.loads(entry)["valid_until"]
 
     def weight(self) -> int:
-        """Roughly the memory it holds, for the in-process budget."""
-        size = len(self.body) + len(self.archived) + 400
-        return size + (SPLIT_FACTOR * size if self._entries is not None else 0)
+        """Roughly the memory it holds, for the in-process budget (the spans parsed: about
+        100 bytes a feature)."""
+        return len(self.body) + len(self.archived) + 3 * len(self.spans) + 400
 
     def valid_until_iso(self) -> str | None:
         return None if self.valid_until is None else iso(datetime.fromtimestamp(self.valid_until, tz=UTC))
@@ -136,14 +134,14 @@ class Snapshot:
         header = orjson.dumps(
             {"f": FORMAT, "r": list(self.revisions), "x": self.exists, "v": self.valid_until}
         )
-        return b"\n".join((header, self.body, self.archived))
+        return b"\n".join((header, self.spans, self.body, self.archived))
 
     @classmethod
     def loads(cls, external_id: str, data: bytes | None) -> Snapshot | None:
         if not data:
             return None
         try:
-            header, body, archived = data.split(b"\n", 2)
+            header, spans, body, archived = data.split(b"\n", 3)
             raw = orjson.loads(header)
             if raw.get("f") != FORMAT:
                 return None
@@ -154,6 +152,7 @@ class Snapshot:
                 valid_until=raw["v"],
                 body=body,
                 archived=archived,
+                spans=spans,
             )
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError):
             return None
@@ -161,7 +160,6 @@ class Snapshot:
 
 # --- tier 1: process memory -----------------------------------------------------------------------
 
-SPLIT_FACTOR = 2  # the answers split apart: their bytes again, plus a dict and a tuple each
 _memory: OrderedDict[str, Snapshot] = OrderedDict()
 _memory_lock = threading.Lock()
 _memory_used = 0
@@ -350,9 +348,7 @@ def read_current(external_id: str, at: datetime) -> Snapshot | None:
     if not epoch or client is None:
         return None
     catalog = live.known.catalog
-    revision, data = client.mget(
-        [cache.make_key(customer_key(external_id)), cache.make_key(snapshot_key(external_id))]
-    )
+    revision, data = hot_mget([customer_key(external_id), snapshot_key(external_id)])
     customer = as_int(revision)
     stored = Snapshot.loads(external_id, data)
     if catalog is None or customer is None or stored is None:
@@ -456,7 +452,24 @@ def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapsho
     nobody = CustomerState(external_id=external_id, country="", traits={}, subscriptions=())
     archived = {spec.key: answer_entry(resolve_feature(spec, nobody, {}, at)) for spec in catalog.archived}
     valid_until = resolution.valid_until.timestamp() if resolution.valid_until is not None else None
-    return Snapshot(external_id, revisions, True, valid_until, orjson.dumps(answers), orjson.dumps(archived))
+    spans: dict[str, list[int]] = {}
+    body = _render(answers, 0, spans)
+    return Snapshot(
+        external_id, revisions, True, valid_until, body, _render(archived, 1, spans), orjson.dumps(spans)
+    )
+
+
+def _render(answers: dict[str, dict[str, Any]], section: int, spans: dict[str, list[int]]) -> bytes:
+    """`orjson.dumps(answers)`, byte for byte, noting where each answer lies in it."""
+    parts, position = [b"{"], 1
+    for number, (key, answer) in enumerate(answers.items()):
+        head = (b"," if number else b"") + orjson.dumps(key) + b":"
+        entry = orjson.dumps(answer)
+        spans[key] = [section, position + len(head), position + len(head) + len(entry)]
+        parts += (head, entry)
+        position += len(head) + len(entry)
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 # --- ETags ---------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import UnknownPathView
+from subscriptions.api.urls import check_urlpatterns
 
 app_name = "api"
 
 v1 = [
+    *check_urlpatterns,  # first: the hot path
     path("", include("catalog.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("subscriptions.api.urls")),

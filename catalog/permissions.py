@@ -12,7 +12,6 @@ them and survive tag changes. `None` as the user means a system job, which is tr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from guardian.core import ObjectPermissionChecker
 
 from audit.writes import delete_audited, save_audited
+from catalog import revisions
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -90,18 +90,10 @@ PERMISSIONS_REVISION_KEY = "rev:object-permissions"
 HOLDS_ANY_TIMEOUT = 24 * 3600  # answers of a stale revision are never read; this only sweeps them
 
 
-def _bump_permissions_revision() -> None:
-    try:
-        cache.incr(PERMISSIONS_REVISION_KEY)
-    except ValueError:  # lost (eviction, restart): restart from the clock, then move on from it
-        cache.add(PERMISSIONS_REVISION_KEY, int(time.time() * 1000), timeout=None)
-        cache.incr(PERMISSIONS_REVISION_KEY)
-
-
 def object_permissions_changed(**_signal_arguments: object) -> None:
     """Someone's object permissions or group memberships moved: every cached `holds_any`
     answer is stale once this transaction commits (a rolled-back change moves nothing)."""
-    transaction.on_commit(_bump_permissions_revision)
+    transaction.on_commit(lambda: revisions.bump(PERMISSIONS_REVISION_KEY))
 
 
 def watch_object_permissions(*tables: type[models.Model]) -> None:
@@ -142,7 +134,7 @@ def holds_any(user: User | None, perm: str, user_model, group_model) -> bool:
         found = cache.get_many([PERMISSIONS_REVISION_KEY, key])  # one round trip
         revision = found.get(PERMISSIONS_REVISION_KEY)
         if revision is None:
-            cache.add(PERMISSIONS_REVISION_KEY, int(time.time() * 1000), timeout=None)
+            cache.add(PERMISSIONS_REVISION_KEY, revisions.fresh_stamp(), timeout=None)
             revision = cache.get(PERMISSIONS_REVISION_KEY)
         cached = found.get(key)
         if cached is not None and cached[0] == revision:

@@ -249,3 +249,28 @@ def test_throttle_counts__a_send_in_progress_still_counts__a_failed_one_is_kept(
     counters.received(slots, batch.execute(), drained)
     assert counters.window_count("tHrOtTle", window) == 3  # now Redis's own count
     assert not counters.pending and not counters.inflight
+
+
+def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_redis():
+    import orjson
+
+    answers = {
+        "a-switch": {"kind": "switch", "enabled": True, "value": True, "valid_until": None},
+        "b-custom": {
+            "kind": "custom",
+            "value": {"tiers": ["x", "}{"]},
+            "valid_until": "2030-01-01T00:00:00Z",
+        },
+    }
+    spans: dict = {}
+    body = snapshots._render(answers, 0, spans)
+    archived = snapshots._render({"c-old": {"kind": "switch", "valid_until": None}}, 1, spans)
+    snapshot = snapshots.Snapshot("acme", (1, 2), True, None, body, archived, orjson.dumps(spans))
+    again = snapshots.Snapshot.loads("acme", snapshot.dumps())
+
+    assert body == orjson.dumps(answers)
+    for copy in (snapshot, again):
+        assert orjson.loads(copy.answer("b-custom")[0]) == answers["b-custom"]
+        assert copy.answer("b-custom")[1] == "2030-01-01T00:00:00Z"
+        assert orjson.loads(copy.answer("c-old")[0]) == {"kind": "switch", "valid_until": None}
+        assert copy.answer("nope") is None
