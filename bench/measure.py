@@ -75,9 +75,19 @@ def _patch_redis() -> None:
                 count.commands[str(args[0]).upper()] += 1
         return pipeline(self, conn, commands, raise_on_error)
 
+    import api.snapshots
+
+    hot_mget = api.snapshots.hot_mget
+
+    def counting_hot_mget(keys):  # one MGET on a thread's own connection (api.store.hot_mget)
+        for count in mine():
+            count.commands["MGET"] += 1
+        return hot_mget(keys)
+
     redis.connection.AbstractConnection.send_packed_command = counting_send
     redis.Redis.execute_command = counting_execute
     redis.client.Pipeline._execute_pipeline = counting_pipeline
+    api.snapshots.hot_mget = counting_hot_mget
     _patched = True
 
 
