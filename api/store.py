@@ -44,7 +44,8 @@ def hot_mget(keys: list[str]) -> list[Any]:
     redis-py's client wraps each command in its pool, retry, event and metrics layers: on this
     machine a GET took 82 µs through the client against 38 µs on a connection (BENCHMARKS.md).
     The connection is made from the cache's pool settings but kept by the thread, outside the
-    pool; a failure drops it, and the next call connects again."""
+    pool; a failure drops it, and the next call connects again (the first call of a thread
+    also makes redis-py's handshake: HELLO and CLIENT commands, four round trips)."""
     client = redis_client()
     assert client is not None, "hot_mget needs the Redis cache"
     connection = getattr(_own, "connection", None)

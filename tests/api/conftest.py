@@ -17,6 +17,7 @@ from django.test import Client
 
 from api import keys, live, services, snapshots
 from api.models import APIKey
+from api.store import hot_mget
 
 REASON = "Billing sync, ticket OPS-42"
 
@@ -144,12 +145,14 @@ def reader(db, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def live_revisions():
-    """This process's revision listener, subscribed and healthy (api.live)."""
+    """This process's revision listener, subscribed and healthy (api.live), and this thread's
+    own Redis connection made (api.store.hot_mget: its handshake is four round trips, once)."""
     live.listener.ensure()
     deadline = time.monotonic() + 10
     while not live.known.healthy():
         assert time.monotonic() < deadline, "the revision listener did not subscribe"
         time.sleep(0.01)
+    hot_mget(["connect"])
     return live.known
 
 
