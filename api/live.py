@@ -265,7 +265,6 @@ class Listener:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pid: int | None = None
-        self.stopping = threading.Event()
 
     def ensure(self) -> None:
         """Start the thread in this process if it is not running (cheap when it is)."""
@@ -278,27 +277,19 @@ class Listener:
                 return
             known.down()  # a forked child inherits its parent's view, not its subscription
             self.pid = os.getpid()
-            self.stopping.clear()
             self.thread = threading.Thread(target=self._run, name="entitle-live", daemon=True)
             self.thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        self.stopping.set()
-        thread = self.thread
-        if thread is not None and thread.is_alive():
-            thread.join(timeout)
-        known.down()
-
     def _run(self) -> None:
         delay = 0.1
-        while not self.stopping.is_set():
+        while True:
             try:
                 self._listen()
                 delay = 0.1
             except Exception:  # Redis gone, a reply we did not expect: say so, go on
                 log.warning("Revision listener lost its connection; checks use a round trip", exc_info=True)
             known.down()
-            self.stopping.wait(delay)
+            time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     def _listen(self) -> None:
@@ -320,7 +311,7 @@ class Listener:
             )
             known.start_epoch(as_int(catalog), as_int(keys))
             last_ping = last_flush = last_prune = time.monotonic()
-            while not self.stopping.is_set():
+            while True:
                 message = pubsub.get_message(timeout=FLUSH_SECONDS)
                 if message is not None:
                     self._handle(message)
