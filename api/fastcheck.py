@@ -52,6 +52,16 @@ def with_fast_path(view_class: type, *, single: bool) -> Callable:
     return view
 
 
+def unlisted(view: Callable) -> Callable:
+    """The same view without the DRF class drf-spectacular lists it by (for a second route to it)."""
+
+    def same(request, **kwargs):
+        return view(request, **kwargs)
+
+    same.csrf_exempt = True
+    return same
+
+
 def _answer(request, external_id: str, feature_key: str | None, kind: str, allow: str) -> HttpResponse | None:
     meta = request.META
     if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:

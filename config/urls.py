@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config import env
+from subscriptions.api.urls import top_urlpatterns
 
 urlpatterns = [
-    path("api/", include("api.urls")),  # first: the entitlement checks are nearly all the traffic
+    *top_urlpatterns,  # the entitlement checks, nearly all the traffic: matched first of all
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
 
