@@ -274,3 +274,19 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
         assert copy.answer("b-custom")[1] == "2030-01-01T00:00:00Z"
         assert orjson.loads(copy.answer("c-old")[0]) == {"kind": "switch", "valid_until": None}
         assert copy.answer("nope") is None
+
+
+def test_checks__matched_first_of_all__still_named_and_in_the_schema(client):
+    from django.urls import resolve, reverse
+
+    path = "/api/v1/customers/acme/entitlements/max-members"
+    match = resolve(path)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    assert match.namespace == ""  # the top-level route: no include walked before it
+    assert (
+        reverse("api:customer-entitlement", kwargs={"external_id": "acme", "feature_key": "max-members"})
+        == path
+    )
+    assert "get" in schema["paths"]["/api/v1/customers/{external_id}/entitlements/{feature_key}"]
+    assert "get" in schema["paths"]["/api/v1/customers/{external_id}/entitlements"]
