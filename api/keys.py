@@ -14,12 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator
 
-from catalog.revisions import bump, fresh_stamp
+from catalog.revisions import bump, read
 
 REVISION_KEY = "rev:apikeys"
 MAX_REMEMBERED = 10_000
@@ -97,11 +96,7 @@ def load(prefix: str) -> KeyRecord | None:
 
 def revision() -> int:
     """The keys revision, recreated from the clock when the cache lost it."""
-    value = cache.get(REVISION_KEY)
-    if value is None:
-        cache.add(REVISION_KEY, fresh_stamp(), timeout=None)
-        value = cache.get(REVISION_KEY, 0)
-    return int(value)
+    return read(REVISION_KEY)[0]
 
 
 def keys_changed() -> None:

@@ -40,7 +40,8 @@ from django.core.cache import cache
 
 from api import live
 from api.store import Batch, as_int, hot_mget, redis_client
-from catalog.revisions import CATALOG_KEY, customer_key, fresh_stamp, id_part
+from catalog.revisions import CATALOG_KEY, customer_key, id_part
+from catalog.revisions import read as read_revisions
 from subscriptions.resolution import Answer, CustomerState, resolve_feature
 
 FORMAT = 3  # of stored snapshots (and ETags): 2 added the answers' spans, 3 packed them
@@ -270,8 +271,8 @@ class Prefetch:
 
     def receive(self, results: list) -> None:
         catalog, customer = (as_int(v) for v in results[self._slots["revisions"]])
-        if catalog is None or customer is None:
-            catalog, customer = _recreate_lost(catalog, customer, self.external_id)
+        if catalog is None or customer is None:  # the cache lost one: restart it from the clock
+            catalog, customer = read_revisions(CATALOG_KEY, customer_key(self.external_id))
         self.revisions = (catalog, customer)
         live.known.observe_read(catalog=catalog)
         if "snapshot" in self._slots:
@@ -305,16 +306,6 @@ class Prefetch:
         _store(built, now)
         remember(built, epoch=self.epoch, read_at=self.read_at)
         return built
-
-
-def _recreate_lost(catalog: int | None, customer: int | None, external_id: str) -> tuple[int, int]:
-    """The cache lost a revision: restart it from the clock (never from a number seen before)."""
-    keys = [CATALOG_KEY, customer_key(external_id)]
-    for key, value in zip(keys, (catalog, customer), strict=True):
-        if value is None:
-            cache.add(key, fresh_stamp(), timeout=None)
-    values = cache.get_many(keys)
-    return int(values.get(keys[0], 0)), int(values.get(keys[1], 0))
 
 
 def _read_stored(external_id: str) -> Snapshot | None:

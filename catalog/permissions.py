@@ -134,8 +134,7 @@ def holds_any(user: User | None, perm: str, user_model, group_model) -> bool:
         found = cache.get_many([PERMISSIONS_REVISION_KEY, key])  # one round trip
         revision = found.get(PERMISSIONS_REVISION_KEY)
         if revision is None:
-            cache.add(PERMISSIONS_REVISION_KEY, revisions.fresh_stamp(), timeout=None)
-            revision = cache.get(PERMISSIONS_REVISION_KEY)
+            revision = revisions.read(PERMISSIONS_REVISION_KEY)[0]
         cached = found.get(key)
         if cached is not None and cached[0] == revision:
             memo[perm] = cached[1]

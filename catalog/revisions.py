@@ -127,18 +127,13 @@ def customers_changed(customer_ids: Iterable[int]) -> None:
     transaction.on_commit(lambda: bump_many(keys))
 
 
-def current(customer: str | int) -> tuple[int, int]:
-    """(catalog revision, customer revision) for a customer's `external_id` (or primary key,
-    which costs a query), read in one cache round trip; a lost stamp is recreated first."""
-    if not isinstance(customer, str):
-        from subscriptions.models import Customer
-
-        customer = Customer.objects.values_list("external_id", flat=True).get(pk=customer)
-    keys = [CATALOG_KEY, customer_key(customer)]
+def read(*keys: str) -> list[int]:
+    """The current values of these revisions, in one cache round trip; a lost one is first
+    recreated from the clock (see the module docstring)."""
     values = cache.get_many(keys)
     if len(values) < len(keys):
         for key in keys:
             if key not in values:
                 cache.add(key, fresh_stamp(), timeout=None)
         values = cache.get_many(keys)
-    return values.get(CATALOG_KEY, 0), values.get(keys[1], 0)
+    return [int(values.get(key, 0)) for key in keys]
