@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from rest_framework.exceptions import NotFound
 
 
 def stored_values(instance: models.Model) -> dict[str, Any]:
@@ -34,6 +35,20 @@ def is_noop(instance: models.Model, before: dict[str, Any] | None) -> bool:
     except ValidationError:
         return False
     return stored_values(instance) == before
+
+
+def locked(
+    queryset: models.QuerySet, *, partial: bool, missing: str, **lookup: Any
+) -> tuple[Any, dict[str, Any] | None]:
+    """The row a PUT or PATCH writes to, locked until the transaction ends, with its stored
+    values (for `is_noop`). (None, None) when a PUT will create it; a PATCH of a row that does
+    not exist is a 404 saying `missing`."""
+    row = queryset.select_for_update().filter(**lookup).first()
+    if row is None:
+        if partial:
+            raise NotFound(missing)
+        return None, None
+    return row, stored_values(row)
 
 
 def assign(instance: models.Model, values: dict[str, Any]) -> None:

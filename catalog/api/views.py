@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from api.exceptions import Conflict
 from api.schema import body_example, path_parameter
 from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, stored_values
+from api.writes import assign, is_noop, locked, stored_values
 from catalog import permissions, services
 from catalog.api.serializers import (
     EntitlementIn,
@@ -140,11 +140,8 @@ class FeatureDetailView(ApiView):
         tags = _tags(values.pop("tags", None))
         who = self.who()
         with transaction.atomic():
-            feature = Feature.objects.select_for_update().filter(key=key).first()
-            if feature is None and partial:
-                raise NotFound(f"No feature {key}.")
+            feature, before = locked(Feature.objects, partial=partial, missing=f"No feature {key}.", key=key)
             created = feature is None
-            before = None if created else stored_values(feature)
             if created:
                 feature = Feature(key=key)
             if (
@@ -277,11 +274,8 @@ class ItemDetailView(ApiView):
         body.is_valid(raise_exception=True)
         who = self.who()
         with transaction.atomic():
-            item = Item.objects.select_for_update().filter(key=key).first()
-            if item is None and partial:
-                raise NotFound(f"No item {key}.")
+            item, before = locked(Item.objects, partial=partial, missing=f"No item {key}.", key=key)
             created = item is None
-            before = None if created else stored_values(item)
             item = item or Item(key=key)
             assign(item, body.validated_data)
             if is_noop(item, before):

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from api.schema import body_example, path_parameter
 from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, stored_values
+from api.writes import assign, is_noop, locked
 from catalog.models import Tag
 from segments import permissions, services
 from segments.api.serializers import SegmentIn, SegmentOut
@@ -135,11 +135,8 @@ class SegmentDetailView(ApiView):
         excluded = None if excluded is None else _customers("excluded", excluded)
         who = self.who()
         with transaction.atomic():
-            segment = Segment.objects.select_for_update().filter(key=key).first()
-            if segment is None and partial:
-                raise NotFound(f"No segment {key}.")
+            segment, before = locked(Segment.objects, partial=partial, missing=f"No segment {key}.", key=key)
             created = segment is None
-            before = None if created else stored_values(segment)
             segment = segment or Segment(key=key)
             if (
                 tags is not None

@@ -18,7 +18,7 @@ from api import snapshots
 from api.checks import CheckView
 from api.schema import body_example, path_parameter
 from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, stored_values
+from api.writes import assign, is_noop, locked
 from catalog.models import Feature, Item
 from subscriptions import permissions, services
 from subscriptions.api.serializers import (
@@ -198,11 +198,13 @@ class CustomerDetailView(ApiView):
         body.is_valid(raise_exception=True)
         who = self.who()
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
-            if customer is None and partial:
-                raise NotFound(f"No customer {external_id}.")
+            customer, before = locked(
+                Customer.objects,
+                partial=partial,
+                missing=f"No customer {external_id}.",
+                external_id=external_id,
+            )
             created = customer is None
-            before = None if created else stored_values(customer)
             customer = customer or Customer(external_id=external_id)
             assign(customer, body.validated_data)
             if is_noop(customer, before):
@@ -291,14 +293,12 @@ class SubscriptionDetailView(ApiView):
         addons = values.pop("addons", None)
         who = self.who()
         with transaction.atomic():
-            subscription = (
-                Subscription.objects.select_for_update()
-                .select_related("plan")
-                .filter(external_id=external_id)
-                .first()
+            subscription, before = locked(
+                Subscription.objects.select_related("plan"),
+                partial=partial,
+                missing=f"No subscription {external_id}.",
+                external_id=external_id,
             )
-            if subscription is None and partial:
-                raise NotFound(f"No subscription {external_id}.")
             created = subscription is None
             if "customer" in values:
                 customer = Customer.objects.filter(external_id=values["customer"]).first()
@@ -313,7 +313,6 @@ class SubscriptionDetailView(ApiView):
                     raise ValidationError({"plan": [f"Unknown plan {values['plan']}."]})
                 values["plan"] = plan
             wanted_addons = None if addons is None else self._addons(addons)
-            before = None if created else stored_values(subscription)
             subscription = subscription or Subscription(external_id=external_id)
             assign(subscription, values)
             wrote = False
