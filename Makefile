@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install chromium bench
+.PHONY: demo test lint format install chromium wrk bench
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 # Debian's Chromium drives the browser tests; Playwright's own browser download cannot work here.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The benchmark's load tool, Debian's wrk (a new machine does not have it).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 demo: install
 	$(BIN)/python manage.py run_demo
@@ -35,5 +39,5 @@ format: install
 
 # The benchmark of BENCHMARKS.md: its own database (entitle_bench) and Redis database (13),
 # N = 1k, 10k, 100k, about 15-20 minutes. Not part of `make test`. BENCH_ARGS: python -m bench --help.
-bench: install
+bench: install wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)

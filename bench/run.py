@@ -77,6 +77,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if not os.access(load.WRK, os.X_OK):
+        raise SystemExit(f"No wrk at {load.WRK}: install Debian's (`make wrk`, or `apt-get install wrk`).")
     env = stack.environment(database=args.database, redis_url=args.redis)
     os.environ.update(env)
     sys.path.insert(0, str(stack.BASE_DIR))
