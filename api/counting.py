@@ -39,7 +39,7 @@ def count(feature_key: str, at: datetime, amount: int = 1) -> None:
     """Count one check of `feature_key` (or "*": every feature)."""
     from api import live
 
-    live.counters.check(at.astimezone(UTC).date().isoformat(), feature_key, amount)
+    live.counters.check(live.day_of(at.timestamp()), feature_key, amount)
 
 
 def uncount(feature_key: str, at: datetime) -> None:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 
 from api import counting, keys, live, snapshots
 
@@ -79,10 +78,9 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
     if remembered is None or remembered[1] is None or remembered[0] != known.keys:
         return None
     record = remembered[1]
-    key_at = keys.now()  # the clock of keys and throttle windows, as api.authentication's
-    if not record.accepts(raw_key, key_at):
+    at = keys.now()  # the clock of keys and throttle windows, as api.authentication's: read once
+    if not record.accepts(raw_key, at):
         return None
-    at = timezone.now()
     now = at.timestamp()
     snapshot = snapshots.remembered(external_id)
     if snapshot is None or not snapshot.trusted(now):
@@ -96,12 +94,9 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
         answer = snapshot.answer(feature_key)
         if answer is None:
             return None
-    stamp = int(key_at.timestamp())
     limit = record.rate_limit or settings.API_RATE_PER_MINUTE
-    if live.counters.window_count(prefix, stamp // live.WINDOW_SECONDS) >= limit:
+    if not live.counters.admit(prefix, int(now), limit, feature_key or counting.ALL_FEATURES):
         return None  # the DRF view counts it and answers 429
-    live.counters.request(prefix, stamp)
-    counting.count(feature_key or counting.ALL_FEATURES, at)
 
     until = answer[1] if answer is not None else snapshot.valid_until
     if_none_match = meta.get("HTTP_IF_NONE_MATCH")

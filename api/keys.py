@@ -9,6 +9,8 @@ the next request, in every process.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,7 +44,25 @@ class KeyRecord:
         """The presented key matches the stored hash (in constant time) and may be used now."""
         if not self.usable or (self.expires is not None and self.expires <= at):
             return False
+        digest = _sha512_digest(self.hashed_key)
+        if digest is not None:
+            # The package's own hasher, compared as its `verify` does, without its string
+            # formatting and password-hasher layers (a check's hot path).
+            return hmac.compare_digest(hashlib.sha512(raw_key.encode()).digest(), digest)
         return _generator.verify(raw_key, self.hashed_key)
+
+
+_SHA512 = "sha512$$"
+
+
+def _sha512_digest(hashed_key: str) -> bytes | None:
+    """The SHA-512 digest in a hash made by the package's preferred hasher, else None."""
+    if not hashed_key.startswith(_SHA512):
+        return None
+    try:
+        return bytes.fromhex(hashed_key[len(_SHA512) :])
+    except ValueError:
+        return None
 
 
 _remembered: OrderedDict[str, tuple[int, KeyRecord | None]] = OrderedDict()

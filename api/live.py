@@ -39,6 +39,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -65,6 +66,19 @@ CUSTOMER_PREFIX = "rev:customer:"
 
 def throttle_key(prefix: str, window: int) -> str:
     return f"throttle:{prefix}:{window}"
+
+
+_day: tuple[int, str] = (-1, "")
+
+
+def day_of(stamp: float) -> str:
+    """The UTC day of an epoch time, as checks are counted by (`api.counting`); worked out
+    once a day, not once a check."""
+    global _day
+    number = int(stamp // 86400)
+    if _day[0] != number:
+        _day = (number, datetime.fromtimestamp(number * 86400, UTC).date().isoformat())
+    return _day[1]
 
 
 # --- revisions ------------------------------------------------------------------------------------
@@ -192,6 +206,21 @@ class Counters:
         with self.lock:
             self.pending.checks[(day, feature)] += amount
 
+    def admit(self, prefix: str, stamp: int, limit: int, feature: str) -> bool:
+        """A warm check (`api.fastcheck`) counted in one step: its key's request in the throttle
+        window, the key's last use and the check of `feature`. False, counting nothing, when
+        the key has used up its window's `limit` (the DRF view then counts it and answers 429)."""
+        slot = (prefix, stamp // WINDOW_SECONDS)
+        with self.lock:
+            pending = self.pending
+            if self.sent.get(slot, 0) + self.inflight[slot] + pending.throttle[slot] >= limit:
+                return False
+            pending.throttle[slot] += 1
+            if pending.last_used.get(prefix, 0) < stamp:
+                pending.last_used[prefix] = stamp
+            pending.checks[(day_of(stamp), feature)] += 1
+            return True
+
     def drain(self) -> Pending:
         with self.lock:
             drained, self.pending = self.pending, Pending()
@@ -214,12 +243,12 @@ class Counters:
             slots.append(((prefix, window), at))
         for prefix, stamp in drained.last_used.items():
             batch.hset(USAGE_KEY, prefix, stamp)
-        days = set()
+        days: dict[str, dict[str, int]] = {}
         for (day, feature), amount in drained.checks.items():
             if amount:
-                batch.hincrby(day_key(day), feature, amount)
-                days.add(day)
-        for day in days:
+                days.setdefault(day, {})[feature] = amount
+        for day, amounts in days.items():
+            batch.hincrby_many(day_key(day), amounts)  # one command for every feature of the day
             batch.sadd(DAYS_KEY, day)
         return slots
 

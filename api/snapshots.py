@@ -45,6 +45,7 @@ from catalog.revisions import read as read_revisions
 from subscriptions.resolution import Answer, CustomerState, resolve_feature
 
 FORMAT = 3  # of stored snapshots (and ETags): 2 added the answers' spans, 3 packed them
+_UNTIL = b',"valid_until":'
 CATALOG_SPECS_KEY = "catalog-specs:v{format}:{revision}"
 
 
@@ -110,9 +111,9 @@ class Snapshot:
             and known.healthy()
         )
 
-    def answer(self, feature_key: str) -> tuple[bytes, str | None] | None:
-        """One feature's answer (active or archived) as JSON, with its `valid_until`; None for
-        an unknown feature."""
+    def answer(self, feature_key: str) -> tuple[bytes, float | None] | None:
+        """One feature's answer (active or archived) as JSON, with its `valid_until` (epoch
+        seconds; None: until something is changed); None for an unknown feature."""
         if self._spans is None:
             self._spans = orjson.loads(self.spans)
         span = self._spans.get(feature_key)
@@ -120,7 +121,14 @@ class Snapshot:
             return None
         start, length = span >> 24, (span >> 1) & 0x7FFFFF
         entry = (self.archived if span & 1 else self.body)[start : start + length]
-        return entry, orjson.loads(entry)["valid_until"]
+        # Most answers hold until something changes: seen without parsing. The answer's own
+        # `valid_until` is the last match (only its `fallback`, a string, comes after it; a
+        # quote inside a JSON string is escaped, so no string holds this text).
+        at = entry.rfind(_UNTIL)
+        if at != -1 and entry.startswith(b"null", at + len(_UNTIL)):
+            return entry, None
+        until = orjson.loads(entry).get("valid_until")
+        return entry, None if until is None else datetime.fromisoformat(until).timestamp()
 
     def weight(self) -> int:
         """Roughly the memory it holds, for the in-process budget (the spans parsed: about
@@ -468,11 +476,9 @@ def _render(answers: dict[str, dict[str, Any]], section: int, spans: dict[str, i
 # --- ETags ---------------------------------------------------------------------------------------
 
 
-def etag(kind: str, revisions: tuple[int, int], valid_until: float | str | None) -> str:
+def etag(kind: str, revisions: tuple[int, int], valid_until: float | None) -> str:
     """A weak ETag (the body's `evaluated_at` moves; the answers do not) naming the revisions
-    and the instant the answers stop holding."""
-    if isinstance(valid_until, str):
-        valid_until = datetime.fromisoformat(valid_until.replace("Z", "+00:00")).timestamp()
+    and the instant the answers stop holding (epoch seconds)."""
     until = "-" if valid_until is None else str(round(valid_until * 1_000_000))
     return f'W/"{kind}{FORMAT}.{revisions[0]}.{revisions[1]}.{until}"'
 

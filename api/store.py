@@ -92,8 +92,10 @@ class Batch:
         """Add to a counter that disappears `ttl` seconds after its first increment."""
         return self._add("incr", key, ttl, amount)
 
-    def hincrby(self, key: str, field: str, amount: int = 1) -> int:
-        return self._add("hincrby", key, field, amount)
+    def hincrby_many(self, key: str, amounts: dict[str, int]) -> int:
+        """Add to several fields of one hash, as one command (each HINCRBY in a pipeline costs
+        redis-py about as much as a whole warm check: BENCHMARKS.md, fix D)."""
+        return self._add("hincrby_many", key, amounts)
 
     def hset(self, key: str, field: str, value: int) -> int:
         return self._add("hset", key, field, value)
@@ -128,8 +130,9 @@ class Batch:
                 pipe.incrby(key, args[2])
                 pipe.expire(key, args[1])
                 sent += 1
-            elif op == "hincrby":
-                pipe.hincrby(cache.make_key(args[0]), args[1], args[2])
+            elif op == "hincrby_many":
+                flat = [item for pair in args[1].items() for item in pair]
+                pipe.eval(_HINCRBY_MANY, 1, cache.make_key(args[0]), *flat)
             elif op == "hset":
                 pipe.hset(cache.make_key(args[0]), args[1], args[2])
             elif op == "sadd":
@@ -137,6 +140,14 @@ class Batch:
             sent += 1
         replies = pipe.execute()
         return [replies[slot] for slot in slots]
+
+
+_HINCRBY_MANY = """
+for i = 1, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2
+"""
 
 
 # --- the same commands on a cache without pipelines (demo only: not atomic across processes) ---
@@ -156,11 +167,12 @@ def _fallback_incr(key: str, ttl: int, amount: int) -> int:
         return amount
 
 
-def _fallback_hincrby(key: str, field: str, amount: int) -> int:
+def _fallback_hincrby_many(key: str, amounts: dict[str, int]) -> int:
     mapping = cache.get(key) or {}
-    mapping[field] = mapping.get(field, 0) + amount
+    for field, amount in amounts.items():
+        mapping[field] = mapping.get(field, 0) + amount
     cache.set(key, mapping, timeout=None)
-    return mapping[field]
+    return len(amounts)
 
 
 def _fallback_hset(key: str, field: str, value: int) -> int:
@@ -182,7 +194,7 @@ _FALLBACK = {
     "mget": _fallback_mget,
     "get": lambda key: cache.get(key),
     "incr": _fallback_incr,
-    "hincrby": _fallback_hincrby,
+    "hincrby_many": _fallback_hincrby_many,
     "hset": _fallback_hset,
     "sadd": _fallback_sadd,
 }

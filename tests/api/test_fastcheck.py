@@ -4,6 +4,7 @@ the same answers as the DRF view, and every change made anywhere seen within a s
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -185,11 +186,13 @@ def test_counts_of_fast_checks__reach_the_table(demo, reader, live_revisions):
     reader.get("customers/acme/entitlements/max-members")  # slow: remembered from now on
     for _ in range(4):
         reader.get("customers/acme/entitlements/max-members")  # fast
+        reader.get("customers/acme/entitlements/data-export")  # fast: both sent in one command
     reader.get("customers/acme/entitlements/no-such-feature")  # 404: counted, then taken back
 
     flush_check_counts()
 
     assert CheckCount.objects.get(feature_key="max-members").count == 5
+    assert CheckCount.objects.get(feature_key="data-export").count == 4
     assert not CheckCount.objects.filter(feature_key="no-such-feature").exists()
 
 
@@ -258,7 +261,7 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
         "a-switch": {"kind": "switch", "enabled": True, "value": True, "valid_until": None},
         "b-custom": {
             "kind": "custom",
-            "value": {"tiers": ["x", "}{"]},
+            "value": {"tiers": ["x", "}{"], "valid_until": None},  # its own, not the answer's
             "valid_until": "2030-01-01T00:00:00Z",
         },
     }
@@ -271,7 +274,8 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
     assert body == orjson.dumps(answers)
     for copy in (snapshot, again):
         assert orjson.loads(copy.answer("b-custom")[0]) == answers["b-custom"]
-        assert copy.answer("b-custom")[1] == "2030-01-01T00:00:00Z"
+        assert copy.answer("b-custom")[1] == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+        assert copy.answer("a-switch")[1] is None
         assert orjson.loads(copy.answer("c-old")[0]) == {"kind": "switch", "valid_until": None}
         assert copy.answer("nope") is None
 
