@@ -114,9 +114,13 @@ class Snapshot:
     def answer(self, feature_key: str) -> tuple[bytes, float | None] | None:
         """One feature's answer (active or archived) as JSON, with its `valid_until` (epoch
         seconds; None: until something is changed); None for an unknown feature."""
-        if self._spans is None:
+        if self._spans is not None:
+            span = self._spans.get(feature_key)
+        elif self.epoch:  # kept in this process's memory: worth parsing once
             self._spans = orjson.loads(self.spans)
-        span = self._spans.get(feature_key)
+            span = self._spans.get(feature_key)
+        else:  # read from Redis for this one check: find the one span (parsing all costs ~40 µs)
+            span = _find_span(self.spans, feature_key)
         if span is None:
             return None
         start, length = span >> 24, (span >> 1) & 0x7FFFFF
@@ -165,6 +169,24 @@ class Snapshot:
             )
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _find_span(spans: bytes, feature_key: str) -> int | None:
+    """`orjson.loads(spans).get(feature_key)` without parsing the rest. The spans are a flat
+    object of integers, and a quote inside a JSON string is escaped, so the key's encoding
+    after `{` or `,` can only be that key."""
+    needle = orjson.dumps(feature_key) + b":"
+    at = spans.find(needle)
+    while at > 0 and spans[at - 1] not in b"{,":
+        at = spans.find(needle, at + 1)
+    if at <= 0:
+        return None
+    start = at + len(needle)
+    end = spans.find(b",", start)
+    try:
+        return int(spans[start : end if end != -1 else len(spans) - 1])
+    except ValueError:
+        return None
 
 
 # --- tier 1: process memory -----------------------------------------------------------------------

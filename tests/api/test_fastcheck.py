@@ -254,11 +254,14 @@ def test_throttle_counts__a_send_in_progress_still_counts__a_failed_one_is_kept(
     assert not counters.pending and not counters.inflight
 
 
-def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_redis():
+@pytest.mark.parametrize("kept", [False, True], ids=["read once: span found", "kept: spans parsed"])
+def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_redis(kept):
     import orjson
 
     answers = {
         "a-switch": {"kind": "switch", "enabled": True, "value": True, "valid_until": None},
+        'x"b-custom': {"kind": "switch", "value": False, "valid_until": None},  # ends like the next
+        "xb-custom": {"kind": "switch", "value": 7, "valid_until": None},
         "b-custom": {
             "kind": "custom",
             "value": {"tiers": ["x", "}{"], "valid_until": None},  # its own, not the answer's
@@ -273,11 +276,14 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
 
     assert body == orjson.dumps(answers)
     for copy in (snapshot, again):
-        assert orjson.loads(copy.answer("b-custom")[0]) == answers["b-custom"]
+        copy.epoch = 7 if kept else 0  # confirmed in memory, or read for one check
+        for key, answer in answers.items():
+            assert orjson.loads(copy.answer(key)[0]) == answer
         assert copy.answer("b-custom")[1] == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
         assert copy.answer("a-switch")[1] is None
         assert orjson.loads(copy.answer("c-old")[0]) == {"kind": "switch", "valid_until": None}
         assert copy.answer("nope") is None
+        assert copy.answer("custom") is None
 
 
 def test_checks__matched_first_of_all__still_named_and_in_the_schema(client):
