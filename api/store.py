@@ -93,8 +93,9 @@ class Batch:
         return self._add("incr", key, ttl, amount)
 
     def hincrby_many(self, key: str, amounts: dict[str, int]) -> int:
-        """Add to several fields of one hash, as one command (each HINCRBY in a pipeline costs
-        redis-py about as much as a whole warm check: BENCHMARKS.md, fix D)."""
+        """Add to several fields of one hash, as one command: redis-py packs every pipelined
+        command in Python, and a tenth of a second of single-feature checks counted 50-150
+        features (BENCHMARKS.md, fix D)."""
         return self._add("hincrby_many", key, amounts)
 
     def hset(self, key: str, field: str, value: int) -> int:
