@@ -250,3 +250,26 @@ class TrackedModel(models.Model):
         self._loaded_values = {
             field.attname: _snapshot(getattr(self, field.attname)) for field in self._meta.concrete_fields
         }
+
+    def clean_fields(self, exclude=None):
+        """As Django's, except that a foreign key whose row this instance holds, loaded from the
+        database, is not read again to see that it exists: one query per key and row, a
+        quarter of a 10k-row import's time. (A key limited by `limit_choices_to` is still
+        checked; a row deleted meanwhile is still refused by the database's constraint.)"""
+        held = _held_relations(self)
+        if held:
+            exclude = set(exclude or ()) | held  # a new set: full_clean's own stays as it was
+        super().clean_fields(exclude=exclude)
+
+
+def _held_relations(instance: models.Model) -> set[str]:
+    held = set()
+    for field in instance._meta.concrete_fields:
+        if not field.many_to_one or field.remote_field.limit_choices_to or not field.is_cached(instance):
+            continue
+        related = field.get_cached_value(instance)
+        if related is None or related._state.adding:
+            continue
+        if getattr(related, field.target_field.attname) == getattr(instance, field.attname):
+            held.add(field.name)
+    return held

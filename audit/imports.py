@@ -58,6 +58,7 @@ from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExpor
 
 from audit.admin_base import REASON_FIELD, AuditedModelForm, reason_field
 from audit.context import ChangeReasonRequired, normalize_reason, request_scope
+from catalog import revisions
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -598,7 +599,7 @@ def run_import(
     row's history shares the reason and one request id (`request_id`, or a new one)."""
     if apply and not normalize_reason(resource.reason):
         raise ChangeReasonRequired("Say why these changes are made: an import needs a reason.")
-    with request_scope(request_id) as scope, transaction.atomic():
+    with request_scope(request_id) as scope, transaction.atomic(), revisions.catalog_changes_once():
         result = resource.import_data(
             dataset,
             dry_run=not apply,

@@ -20,10 +20,12 @@ trip at all (BENCHMARKS.md, fix B).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from django.core.cache import cache
 from django.db import transaction
@@ -112,7 +114,30 @@ def bump_many(keys: list[str]) -> None:
 
 def catalog_changed() -> None:
     """Every cached answer may be stale: move the catalog revision after commit."""
+    if getattr(_once, "changed", None) is not None:
+        _once.changed = True  # inside catalog_changes_once(): one bump on the way out
+        return
     transaction.on_commit(lambda: bump(CATALOG_KEY))
+
+
+_once = threading.local()
+
+
+@contextlib.contextmanager
+def catalog_changes_once() -> Iterator[None]:
+    """Within a transaction: any number of `catalog_changed()` calls inside make one bump after
+    commit, registered on the way out (a 10k-row import made 10k). Nested, the outer one
+    registers."""
+    if getattr(_once, "changed", None) is not None:
+        yield
+        return
+    _once.changed = False
+    try:
+        yield
+    finally:
+        changed, _once.changed = _once.changed, None
+        if changed:
+            catalog_changed()
 
 
 def customers_changed(customer_ids: Iterable[int]) -> None:

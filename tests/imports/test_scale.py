@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
-from catalog import services
+from catalog import revisions, services
 from catalog.models import Entitlement, Feature, Item
 from tests.imports.conftest import import_bytes
 
@@ -95,3 +95,34 @@ def test_import__queries_per_row__are_the_same_for_100_and_1000_rows(catalog_use
     assert remainder == 0
     assert fixed == q1000 - 1000 * per_row
     assert 0 <= fixed <= 20
+
+
+@pytest.mark.parametrize("apply", [False, True], ids=["preview", "apply"])
+def test_import_of_many_entitlements__moves_the_catalog_revision_once(
+    catalog_user, django_capture_on_commit_callbacks, monkeypatch, apply
+):
+    feature_keys, item_keys = make_catalog(3, 2, prefix="once-")
+    bumped = []
+    monkeypatch.setattr("catalog.revisions.bump", bumped.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = import_bytes(
+            "entitlements", entitlements_csv(item_keys, feature_keys), user=catalog_user, apply=apply
+        )
+
+    assert result.is_clean and result.counts["created"] == 6
+    assert bumped == ([revisions.CATALOG_KEY] if apply else [])
+
+
+def test_entitlement_validation__held_rows_not_read_again__a_missing_one_still_refused(catalog_user):
+    from django.core.exceptions import ValidationError
+
+    feature_keys, item_keys = make_catalog(1, 1, prefix="held-")
+    item, feature = Item.objects.get(key=item_keys[0]), Feature.objects.get(key=feature_keys[0])
+
+    with CaptureQueriesContext(connection) as queries:
+        Entitlement(item=item, feature=feature, value=True).full_clean()
+    assert len(queries) == 1  # the unique (item, feature) check only
+    with pytest.raises(ValidationError) as refused:
+        Entitlement(item_id=10**9, feature=feature, value=True).full_clean()
+    assert "item" in refused.value.message_dict
