@@ -26,10 +26,8 @@ demo: install
 	$(BIN)/python manage.py run_demo
 
 # Both cores: each pytest-xdist worker gets its own database, cache prefix and Celery queue.
-# Then the tests marked `serial` (they measure time) alone; exit code 5 is "none selected".
 test: install chromium
-	$(BIN)/python -m pytest -n 2 -m "not serial" $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -39,7 +39,6 @@ def entitlements_csv(item_keys: list[str], feature_keys: list[str]) -> bytes:
     return "\n".join(rows).encode()
 
 
-@pytest.mark.serial  # timed: alone, not beside another worker on the same two cores
 def test_import__10k_entitlements__previews_and_applies_within_a_minute(
     catalog_user, capsys, django_capture_on_commit_callbacks
 ):
