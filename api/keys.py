@@ -39,16 +39,18 @@ class KeyRecord:
     usable: bool
     expires: datetime | None
     rate_limit: int | None
+    # `hashed_key`'s SHA-512 digest when the package's preferred hasher made it, worked out
+    # once when the key is loaded rather than on every check.
+    digest: bytes | None = None
 
     def accepts(self, raw_key: str, at: datetime) -> bool:
         """The presented key matches the stored hash (in constant time) and may be used now."""
         if not self.usable or (self.expires is not None and self.expires <= at):
             return False
-        digest = _sha512_digest(self.hashed_key)
-        if digest is not None:
+        if self.digest is not None:
             # The package's own hasher, compared as its `verify` does, without its string
             # formatting and password-hasher layers (a check's hot path).
-            return hmac.compare_digest(hashlib.sha512(raw_key.encode()).digest(), digest)
+            return hmac.compare_digest(hashlib.sha512(raw_key.encode()).digest(), self.digest)
         return _generator.verify(raw_key, self.hashed_key)
 
 
@@ -111,6 +113,7 @@ def load(prefix: str) -> KeyRecord | None:
         usable=row["owner__is_active"] and not row["revoked"],
         expires=row["expiry_date"],
         rate_limit=row["rate_limit"],
+        digest=_sha512_digest(row["hashed_key"]),
     )
 
 
