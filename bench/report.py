@@ -37,7 +37,8 @@ def markdown(results: dict[str, Any]) -> str:
     out += ["### Seeding", "", _seeding(phases), ""]
     out += [
         "### Throughput (medians over rounds; × bare = req/s ÷ the mean of the bare view's runs "
-        "just before and after)",
+        "just before and after; server CPU = the gunicorn workers' user + system time per request; "
+        "again = runs measured again because the host was in its slow mode)",
         "",
         _throughput(phases),
         "",
@@ -94,12 +95,15 @@ def _throughput(phases: list[dict]) -> str:
             r["p99_ms"],
             f"{r['ratio']:.2f}",
             " ".join(f"{x:.2f}" for x in r["ratios"]),
+            r.get("server_cpu_us", "–"),
+            r.get("slow_mode_runs", "–"),
             r["errors"],
         ]
         for p in phases
         for name, r in p.get("load", {}).items()
     ]
-    return _table(["N", "endpoint", "req/s", "p50 ms", "p99 ms", "× bare", "per round", "errors"], rows)
+    header = ["N", "endpoint", "req/s", "p50 ms", "p99 ms", "× bare", "per round", "server CPU µs", "again"]
+    return _table([*header, "errors"], rows)
 
 
 def _costs(phases: list[dict]) -> str:

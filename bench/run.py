@@ -31,6 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,14 @@ SCENARIOS = [
     ("one feature, Redis tier", "redis", "one"),
     ("all features, Redis tier", "redis", "all"),
 ]
+
+
+# The host's slow mode (BENCHMARKS.md, "Noise"): now and then a whole wrk run, of the bare view
+# as of any check, serves half as many requests while each worker's main thread (gunicorn's poll
+# loop) switches context 3.3-3.9 times a request instead of 0.8-1.8. Such a run is measured
+# again, at most twice; every run is kept in the results.
+SLOW_MODE_SWITCHES = 3.0
+SLOW_MODE_RETRIES = 2
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -136,6 +145,8 @@ def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]
     phase["seed"] = {"seconds": round(time.perf_counter() - t0, 1), "output": out.getvalue().strip()}
     phase["rows"] = row_counts()
     say(f"  {phase['seed']['output'].splitlines()[-1]}")
+    phase["vacuum_seconds"] = vacuum()
+    say(f"  VACUUM (ANALYZE) in {phase['vacuum_seconds']} s")
     if not keys:
         keys["read"] = api_key("bench-read", "bench-reader", "read")
         keys["write"] = api_key("bench-write", "bench", "write")
@@ -201,18 +212,17 @@ def run_rounds(args, servers, scripts) -> dict[str, Any]:
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in [SCENARIOS[0], *scenarios]}
     ratios: dict[str, list[float]] = {name: [] for name in runs}
 
-    def run(name: str, server: str, script: str, r: int) -> load.WrkResult:
-        result = load.run_wrk(
-            servers[server].url,
-            scripts[script],
-            duration=args.duration,
-            connections=args.connections,
-            threads=args.threads,
-        )
-        runs[name].append(result.as_dict())
-        timing = f"p50 {result.p50_ms:.2f}, p99 {result.p99_ms:.2f} ms"
-        say(f"  round {r + 1}: {name:40} {result.rps:6.0f} req/s, {timing}")
-        return result
+    def run(name: str, server: str, script: str, r: int) -> float:
+        def again(slow: dict[str, Any]) -> None:
+            usage = f"{slow['switches']:.2f} switches a request"
+            say(f"  round {r + 1}: {name:40} {slow['rps']:6.0f} req/s, {usage}: slow mode, run again")
+
+        record = until_steady(lambda: measured_run(servers[server], scripts[script], args), again)
+        runs[name].append(record)
+        timing = f"p50 {record['p50_ms']:.2f}, p99 {record['p99_ms']:.2f} ms"
+        usage = f"{record['server_cpu_us']:.0f} µs CPU, {record['switches']:.2f} switches a request"
+        say(f"  round {r + 1}: {name:40} {record['rps']:6.0f} req/s, {timing}, {usage}")
+        return record["rps"]
 
     for r in range(args.rounds):
         shift = r % len(scenarios)
@@ -220,8 +230,8 @@ def run_rounds(args, servers, scripts) -> dict[str, Any]:
         for name, server, script in scenarios[shift:] + scenarios[:shift]:
             result = run(name, server, script, r)
             after = run(bare_name, bare_server, "bare", r)
-            bare = (before.rps + after.rps) / 2
-            ratios[name].append(round(result.rps / bare, 3) if bare else 0.0)
+            bare = (before + after) / 2
+            ratios[name].append(round(result / bare, 3) if bare else 0.0)
             before = after
         ratios[bare_name].append(1.0)
     summary = {}
@@ -233,9 +243,38 @@ def run_rounds(args, servers, scripts) -> dict[str, Any]:
             "ratio": round(statistics.median(ratios[name]), 3),
             "ratios": ratios[name],
             "errors": sum(r["errors"] for r in results),
+            "server_cpu_us": round(statistics.median(r["server_cpu_us"] for r in results), 1),
+            "slow_mode_runs": sum(len(r["slow_mode_runs"]) for r in results),
             "runs": results,
         }
     return summary
+
+
+def measured_run(server: stack.Server, script: Path, args) -> dict[str, Any]:
+    """One wrk run, with what the server's workers used for it, per request."""
+    before = server.usage()
+    result = load.run_wrk(
+        server.url, script, duration=args.duration, connections=args.connections, threads=args.threads
+    )
+    used = server.usage() - before
+    count = max(result.requests, 1)
+    return {
+        **result.as_dict(),
+        "server_cpu_us": round(used.cpu_seconds / count * 1e6, 1),
+        "switches": round(used.switches / count, 2),
+    }
+
+
+def until_steady(measure: Callable[[], dict[str, Any]], again: Callable[[dict[str, Any]], None]) -> dict:
+    """`measure()`, repeated (at most SLOW_MODE_RETRIES times) while its run fell in the host's
+    slow mode; the runs set aside are kept in the last one's `slow_mode_runs`."""
+    slow: list[dict[str, Any]] = []
+    while True:
+        record = measure()
+        if record["switches"] <= SLOW_MODE_SWITCHES or len(slow) == SLOW_MODE_RETRIES:
+            return {**record, "slow_mode_runs": slow}
+        again(record)
+        slow.append(record)
 
 
 # --- data for the load ---------------------------------------------------------------------------
@@ -305,6 +344,18 @@ def build_scripts(
         "all": load.write_script(directory / "all.lua", all_),
         "etag": load.write_script(directory / "etag.lua", etag),
     }
+
+
+def vacuum() -> float:
+    """VACUUM (ANALYZE) the benchmark's database after seeding. Otherwise autovacuum gets to the
+    new rows (300,000 of them at 100k) while the load runs, on one of the two cores the servers
+    use, and the planner plans the admin's queries on the statistics of a smaller table."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    return round(time.perf_counter() - started, 1)
 
 
 def api_key(name: str, username: str, scope: str) -> str:

@@ -117,6 +117,10 @@ class Server:
         self.stop()
         raise SystemExit(f"gunicorn {self.name} did not answer on {self.url} within 60 s.")
 
+    def usage(self) -> Usage:
+        """What the server's workers have used so far."""
+        return usage(children(self.process.pid)) if self.process is not None else Usage()
+
     def stop(self) -> None:
         """Stop this server (only the process this object started, by its id)."""
         if self.process is None:
@@ -129,6 +133,53 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU time of a set of processes (all their threads) and the voluntary context switches of
+    their main threads (a gunicorn worker's main thread runs its poll loop)."""
+
+    cpu_seconds: float = 0.0
+    switches: int = 0
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu_seconds - other.cpu_seconds, self.switches - other.switches)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a gunicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def usage(pids: list[int]) -> Usage:
+    """User + system time (/proc/<pid>/stat: the whole process) and the main thread's voluntary
+    context switches (/proc/<pid>/status) of `pids`; a process gone counts nothing."""
+    cpu = 0.0
+    switches = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return Usage(cpu, switches)
 
 
 def load_average() -> tuple[float, float, float]:
