@@ -37,24 +37,32 @@ def redis_client() -> Any | None:
 _own = threading.local()
 
 
-def hot_mget(keys: list[str]) -> list[Any]:
+def hot_mget(keys: list[str]) -> list[Any] | None:
     """MGET of Django cache keys on this thread's own Redis connection: the one command of a
-    warm check served from Redis (`api.snapshots.read_current`).
+    warm check served from Redis (`api.snapshots.read_current`). None when the cache is not
+    Redis.
 
     redis-py's client wraps each command in its pool, retry, event and metrics layers: on this
     machine a GET took 82 µs through the client against 38 µs on a connection (BENCHMARKS.md).
     The connection is made from the cache's pool settings but kept by the thread, outside the
-    pool; a failure drops it, and the next call connects again (the first call of a thread
-    also makes redis-py's handshake: HELLO and CLIENT commands, four round trips)."""
-    client = redis_client()
-    assert client is not None, "hot_mget needs the Redis cache"
-    connection = getattr(_own, "connection", None)
-    if connection is None or _own.pid != os.getpid():
+    pool, for as long as the thread's cache backend is the same; a failure drops it, and the
+    next call connects again (the first call of a thread also makes redis-py's handshake:
+    HELLO and CLIENT commands, four round trips). Keys are made by the backend itself, not
+    through the `cache` proxy (2 µs a key)."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    own = _own.__dict__
+    connection = own.get("connection")
+    if connection is None or own["backend"] is not backend or own["pid"] != os.getpid():
+        client = redis_client()
+        if client is None:
+            return None
+        if connection is not None:
+            connection.disconnect()  # redis-py only shuts a socket down in the process that made it
         pool = client.connection_pool
         connection = _own.connection = pool.connection_class(**pool.connection_kwargs)
-        _own.pid = os.getpid()
+        _own.backend, _own.pid = backend, os.getpid()
     try:
-        connection.send_command("MGET", *(cache.make_key(key) for key in keys))
+        connection.send_command("MGET", *[backend.make_key(key) for key in keys])
         return connection.read_response()
     except BaseException:
         connection.disconnect()

@@ -286,6 +286,30 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
         assert copy.answer("custom") is None
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b"",
+        b'{"f":3,"r":[1,2],"x":true,"v":null}',
+        b'{"f":3,"r":[1,2],"x":true,"v":null}\n{}\n{}',
+        b"not json\n{}\n{}\n{}",
+        b'{"f":2,"r":[1,2],"x":true,"v":null}\n{}\n{}\n{}',
+        b'{"f":3,"r":[1],"x":true,"v":null}\n{}\n{}\n{}',
+    ],
+    ids=["empty", "header only", "no archived part", "header not JSON", "older format", "one revision"],
+)
+def test_snapshot__stored_value_cut_short_or_not_ours__not_used(stored):
+    assert snapshots.Snapshot.loads("acme", stored) is None
+
+
+def test_snapshot__stored_value__cut_at_its_first_three_newlines():
+    header = b'{"f":3,"r":[4,5],"x":true,"v":null}'
+    loaded = snapshots.Snapshot.loads("acme", header + b'\n{"s":1}\n{"b":2}\n{"a":3}\n{"later":4}')
+
+    assert (loaded.revisions, loaded.spans, loaded.body) == ((4, 5), b'{"s":1}', b'{"b":2}')
+    assert loaded.archived == b'{"a":3}\n{"later":4}'  # the rest, as it is
+
+
 def test_checks__matched_first_of_all__still_named_and_in_the_schema(client):
     from django.urls import resolve, reverse
 

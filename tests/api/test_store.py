@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import redis
 from django.core.cache import cache
+from django.test import override_settings
 
-from api.store import Batch, redis_client
+from api.store import Batch, hot_mget, redis_client
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +51,22 @@ def test_batch__through_the_kept_client__reads_what_the_cache_wrote():
 
     assert int(results[at]) == 41
     assert results[counted] == 1
+
+
+def test_hot_mget__reads_what_the_cache_wrote__on_the_threads_own_connection():
+    cache.set("hot-a", 5, timeout=60)  # integers are stored raw
+    redis_client().set(cache.make_key("hot-b"), b"snapshot", ex=60)  # as snapshots are
+
+    assert hot_mget(["hot-a", "hot-missing", "hot-b"]) == [b"5", None, b"snapshot"]
+
+
+def test_hot_mget__the_cache_changes__follows_it_and_none_when_not_redis():
+    cache.set("hot-a", 5, timeout=60)
+    assert hot_mget(["hot-a"]) == [b"5"]
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+    with override_settings(CACHES=locmem):
+        cache.set("hot-a", 6)
+        assert hot_mget(["hot-a"]) is None  # the caller takes the path that works on any cache
+
+    assert hot_mget(["hot-a"]) == [b"5"]  # Redis again, through a new backend and connection
