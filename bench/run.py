@@ -64,7 +64,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,10000,100000", help="customer counts, ascending")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per N")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per N")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (one per core)")
@@ -404,14 +404,13 @@ def machine() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return "?"
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in ln
-        ),
-        platform.processor(),
-    )
+    cpuinfo: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        name, _, value = line.partition(":")
+        cpuinfo.setdefault(name.strip(), value.strip())  # the first processor's
+    cpu = cpuinfo.get("model name", platform.processor())
+    if "cpu family" in cpuinfo:  # one model name covers several generations ("AMD EPYC")
+        cpu += f" (family {cpuinfo['cpu family']}, model {cpuinfo.get('model', '?')})"
     memory_kb = next(
         int(ln.split()[1])
         for ln in Path("/proc/meminfo").read_text().splitlines()
