@@ -1,6 +1,6 @@
 """The whole benchmark in one command (issue 8; BENCHMARKS.md explains the figures).
 
-    make bench                                        # N = 1k, 10k, 100k: about 16-19 minutes
+    make bench                                        # N = 1k, 10k, 100k: about 17-25 minutes
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --no-extras   # a quick look
 
 1. A fresh database `entitle_bench` and Redis database 13; migrate; collect static files
