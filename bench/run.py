@@ -51,7 +51,7 @@ SCENARIOS = [
 ]
 
 
-# The host's slow mode (BENCHMARKS.md, "Noise"): now and then a whole wrk run, of the bare view
+# The host's slow mode (BENCHMARKS.md, "How it measures"): now and then a whole wrk run, of the bare view
 # as of any check, serves half as many requests while each worker's main thread (gunicorn's poll
 # loop) switches context 3.3-3.9 times a request instead of 0.8-1.8. Such a run is measured
 # again, at most twice; every run is kept in the results.
