@@ -92,6 +92,11 @@ class Server:
             "gthread",
             "--threads",
             str(threads),
+            # Each worker listens on its own socket and the kernel spreads connections over them.
+            # On one shared socket, whichever worker is awake accepts wrk's burst of connections:
+            # now and then one worker took all 16, the other idled, and the run measured one core
+            # (BENCHMARKS.md, "How it measures").
+            "--reuse-port",
             "--no-control-socket",
             "--log-level",
             "warning",
