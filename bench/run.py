@@ -51,10 +51,11 @@ SCENARIOS = [
 ]
 
 
-# The host's slow mode (BENCHMARKS.md, "How it measures"): now and then a whole wrk run, of the bare view
-# as of any check, serves half as many requests while each worker's main thread (gunicorn's poll
-# loop) switches context 3.3-3.9 times a request instead of 0.8-1.8. Such a run is measured
-# again, at most twice; every run is kept in the results.
+# The "slow mode" (BENCHMARKS.md, "How it measures"): a run in which one gunicorn worker had
+# accepted (nearly) all of wrk's connections and the other idled. It served half as many requests,
+# and the busy worker's main thread (gunicorn's poll loop) switched context 3.3-3.9 times a
+# request instead of 0.8-1.8. Since the servers run with --reuse-port it has not been seen; a run
+# that still shows it is measured again, at most twice, and every run is kept in the results.
 SLOW_MODE_SWITCHES = 3.0
 SLOW_MODE_RETRIES = 2
 
