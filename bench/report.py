@@ -38,7 +38,7 @@ def markdown(results: dict[str, Any]) -> str:
     out += [
         "### Throughput (medians over rounds; × bare = req/s ÷ the mean of the bare view's runs "
         "just before and after; server CPU = the gunicorn workers' user + system time per request; "
-        "again = runs measured again because the host was in its slow mode)",
+        "again = runs measured again because one worker held all of wrk's connections)",
         "",
         _throughput(phases),
         "",

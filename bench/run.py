@@ -216,7 +216,7 @@ def run_rounds(args, servers, scripts) -> dict[str, Any]:
     def run(name: str, server: str, script: str, r: int) -> float:
         def again(slow: dict[str, Any]) -> None:
             usage = f"{slow['switches']:.2f} switches a request"
-            say(f"  round {r + 1}: {name:40} {slow['rps']:6.0f} req/s, {usage}: slow mode, run again")
+            say(f"  round {r + 1}: {name:40} {slow['rps']:6.0f} req/s, {usage}: unbalanced, run again")
 
         record = until_steady(lambda: measured_run(servers[server], scripts[script], args), again)
         runs[name].append(record)
@@ -267,8 +267,8 @@ def measured_run(server: stack.Server, script: Path, args) -> dict[str, Any]:
 
 
 def until_steady(measure: Callable[[], dict[str, Any]], again: Callable[[dict[str, Any]], None]) -> dict:
-    """`measure()`, repeated (at most SLOW_MODE_RETRIES times) while its run fell in the host's
-    slow mode; the runs set aside are kept in the last one's `slow_mode_runs`."""
+    """`measure()`, repeated (at most SLOW_MODE_RETRIES times) while its run shows the slow
+    mode's signature; the runs set aside are kept in the last one's `slow_mode_runs`."""
     slow: list[dict[str, Any]] = []
     while True:
         record = measure()

@@ -1,5 +1,5 @@
 """The benchmark's own measuring: what a server's workers used, read from /proc, and the rule
-that measures a run again when the host fell into its slow mode (bench/run.py)."""
+that measures a run again when it shows the slow mode's signature (bench/run.py)."""
 
 from __future__ import annotations
 
