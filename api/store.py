@@ -50,9 +50,8 @@ def hot_mget(keys: list[str]) -> list[Any] | None:
     HELLO and CLIENT commands, four round trips). Keys are made by the backend itself, not
     through the `cache` proxy (2 µs a key)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
-    own = _own.__dict__
-    connection = own.get("connection")
-    if connection is None or own["backend"] is not backend or own["pid"] != os.getpid():
+    connection = getattr(_own, "connection", None)
+    if connection is None or _own.backend is not backend or _own.pid != os.getpid():
         client = redis_client()
         if client is None:
             return None
