@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from api import counting, keys, live, snapshots
 
 PLAIN_JSON = frozenset({"", "*/*", "application/json", "application/*"})
+CHECK_PREFIX = "/api/v1/customers/"  # of both check endpoints' paths (subscriptions/api/urls.py)
 
 
 def with_fast_path(view_class: type, *, single: bool) -> Callable:
@@ -59,6 +60,31 @@ def unlisted(view: Callable) -> Callable:
 
     same.csrf_exempt = True
     return same
+
+
+def read_ahead(request: HttpRequest) -> None:
+    """At the start of a check's request, before the middleware runs, send the Redis round trip
+    `_answer` will need (`snapshots.read_ahead`): when the path is a check's, the method GET,
+    the key's prefix one this process knows as good, the listener healthy, and the customer's
+    snapshot not already trusted in this process's memory. The key itself is checked by
+    `_answer`, as before: a bad key only costs the read, whose reply is dropped."""
+    external_id, slash, rest = request.path_info[len(CHECK_PREFIX) :].partition("/")
+    if not slash or not (rest == "entitlements" or rest.startswith("entitlements/")):
+        return
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if request.method != "GET" or not header.startswith("Api-Key "):
+        return
+    known = live.known
+    if not known.healthy():
+        return
+    snapshot = snapshots.remembered(external_id)
+    if snapshot is not None and snapshot.trusted(keys.now().timestamp()):
+        return  # the memory tier answers with no round trip
+    prefix = keys.split(header[8:].strip())
+    remembered = keys.remembered(prefix) if prefix is not None else None
+    if remembered is None or remembered[1] is None or remembered[0] != known.keys:
+        return
+    snapshots.read_ahead(external_id)
 
 
 def _answer(request, external_id: str, feature_key: str | None, kind: str, allow: str) -> HttpResponse | None:

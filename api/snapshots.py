@@ -38,7 +38,7 @@ import orjson
 from django.conf import settings
 from django.core.cache import cache
 
-from api import live
+from api import live, store
 from api.store import Batch, as_int, hot_mget, redis_client
 from catalog.revisions import CATALOG_KEY, customer_key, id_part
 from catalog.revisions import read as read_revisions
@@ -363,16 +363,47 @@ def _store(snapshot: Snapshot, now: float) -> None:
         cache.set(key, snapshot.dumps(), timeout=ttl)
 
 
+_ahead = threading.local()
+
+
+def _current_keys(external_id: str) -> list[str]:
+    return [customer_key(external_id), snapshot_key(external_id)]
+
+
+def read_ahead(external_id: str) -> None:
+    """Send `read_current(external_id)`'s round trip now, at the start of the request, so that
+    its reply is waiting when the view asks (`api.middleware.ReadAheadMiddleware`). What the
+    listener knew when it was sent goes with it: the reply is only used under the same."""
+    epoch, read_at = live.known.trusted_epoch(), time.monotonic()
+    catalog = live.known.catalog
+    if epoch and catalog is not None and store.send_ahead(_current_keys(external_id)):
+        _ahead.sent = (external_id, epoch, catalog, read_at)
+
+
+def settle() -> None:
+    """Drop a read sent ahead that the request did not use (at the end of every check)."""
+    _ahead.sent = None
+    store.settle()
+
+
 def read_current(external_id: str, at: datetime) -> Snapshot | None:
     """The customer's snapshot from Redis, if it is current, in one round trip (its revision
     and the snapshot; the catalog revision is the one the listener knows). None when the
     listener is not healthy or the stored snapshot is missing or out of date: the caller then
-    takes the full round trip and, if need be, builds."""
-    epoch, read_at = live.known.trusted_epoch(), time.monotonic()
-    if not epoch:
-        return None
-    catalog = live.known.catalog
-    values = hot_mget([customer_key(external_id), snapshot_key(external_id)])
+    takes the full round trip and, if need be, builds. The round trip `read_ahead` sent for
+    this customer is used if the listener's subscription and catalog revision are still those
+    it was sent under; otherwise its reply is dropped and the read made again."""
+    sent, _ahead.sent = getattr(_ahead, "sent", None), None
+    known = live.known
+    if sent is not None and sent[0] == external_id and sent[1:3] == (known.trusted_epoch(), known.catalog):
+        epoch, catalog, read_at = sent[1:]
+    else:
+        store.settle()
+        epoch, read_at = known.trusted_epoch(), time.monotonic()
+        if not epoch:
+            return None
+        catalog = known.catalog
+    values = hot_mget(_current_keys(external_id))
     if values is None:  # the cache is not Redis
         return None
     revision, data = values

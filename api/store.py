@@ -10,12 +10,15 @@ keys (prefix and version applied), and integers are stored raw, so `cache.incr()
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 
 
 def redis_client() -> Any | None:
@@ -37,18 +40,14 @@ def redis_client() -> Any | None:
 _own = threading.local()
 
 
-def hot_mget(keys: list[str]) -> list[Any] | None:
-    """MGET of Django cache keys on this thread's own Redis connection: the one command of a
-    warm check served from Redis (`api.snapshots.read_current`). None when the cache is not
-    Redis.
+def _line() -> tuple[Any, Any] | None:
+    """This thread's cache backend and its own Redis connection, connected; None when the cache
+    is not Redis.
 
-    redis-py's client wraps each command in its pool, retry, event and metrics layers: on this
-    machine a GET took 82 µs through the client against 38 µs on a connection (BENCHMARKS.md).
     The connection is made from the cache's pool settings but kept by the thread, outside the
-    pool, for as long as the thread's cache backend is the same; a failure drops it, and the
-    next call connects again (the first call of a thread also makes redis-py's handshake:
-    HELLO and CLIENT commands, four round trips). Keys are made by the backend itself, not
-    through the `cache` proxy (2 µs a key)."""
+    pool, for as long as the thread's cache backend is the same. A failure drops its socket and
+    the next call connects again (a connection's first call also makes redis-py's handshake:
+    HELLO and CLIENT commands, four round trips)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     connection = getattr(_own, "connection", None)
     if connection is None or _own.backend is not backend or _own.pid != os.getpid():
@@ -59,13 +58,85 @@ def hot_mget(keys: list[str]) -> list[Any] | None:
             connection.disconnect()  # redis-py only shuts a socket down in the process that made it
         pool = client.connection_pool
         connection = _own.connection = pool.connection_class(**pool.connection_kwargs)
-        _own.backend, _own.pid = backend, os.getpid()
+        _own.backend, _own.pid, _own.ahead = backend, os.getpid(), None
+    if connection._sock is None:  # new, or dropped after a failure (redis-py has no public test)
+        connection.connect()
+        _bound_by_kernel(connection._sock)
+    return backend, connection
+
+
+def _bound_by_kernel(sock: socket.socket) -> None:
+    """Bound the socket's waits in the kernel (SO_RCVTIMEO, SO_SNDTIMEO) rather than in Python.
+
+    A Python socket with a timeout calls poll() before every send and every receive: two more
+    system calls a round trip, and each lets another thread take the GIL (BENCHMARKS.md,
+    fix E). A blocking socket with kernel limits waits just as long at most: a receive that
+    runs out fails with EAGAIN, which redis-py raises as a ConnectionError. (`struct` packs a
+    `timeval` as two C longs, as on Linux.)"""
+    timeout = sock.gettimeout()
+    if timeout:
+        seconds = int(timeout)
+        limit = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+    sock.settimeout(None)
+
+
+def hot_mget(keys: list[str]) -> list[Any] | None:
+    """MGET of Django cache keys on this thread's own Redis connection: the one command of a
+    warm check served from Redis (`api.snapshots.read_current`). None when the cache is not
+    Redis. When `send_ahead(keys)` has sent the same keys, this reads that command's reply.
+
+    redis-py's client wraps each command in its pool, retry, event and metrics layers: on this
+    machine a GET took 82 µs through the client against 38 µs on a connection (BENCHMARKS.md).
+    Keys are made by the backend itself, not through the `cache` proxy (2 µs a key)."""
+    line = _line()
+    if line is None:
+        return None
+    backend, connection = line
     try:
-        connection.send_command("MGET", *[backend.make_key(key) for key in keys])
+        if _own.ahead != keys:
+            settle()
+            connection.send_command("MGET", *[backend.make_key(key) for key in keys])
+        _own.ahead = None
         return connection.read_response()
     except BaseException:
+        _own.ahead = None
         connection.disconnect()
         raise
+
+
+def send_ahead(keys: list[str]) -> bool:
+    """Send `hot_mget(keys)`'s command now; `hot_mget(keys)` reads its reply later, so the work
+    done in between hides the round trip. False when the cache is not Redis or the command could
+    not be sent (the later `hot_mget` then meets the failure itself). A reply nobody asks for is
+    read and dropped by `settle()`: at the end of the request at the latest
+    (`api.middleware.ReadAheadMiddleware`), or before the thread's next command."""
+    try:
+        line = _line()
+        if line is None:
+            return False
+        settle()
+        backend, connection = line
+        connection.send_command("MGET", *[backend.make_key(key) for key in keys])
+    except (RedisError, OSError):
+        if getattr(_own, "connection", None) is not None:
+            _own.connection.disconnect()
+        return False
+    _own.ahead = keys
+    return True
+
+
+def settle() -> None:
+    """Read and drop the reply to a command `send_ahead` sent and nobody asked for, so that the
+    thread's next command reads its own reply. A failure only drops the connection."""
+    if getattr(_own, "ahead", None) is None:
+        return
+    _own.ahead = None
+    try:
+        _own.connection.read_response()
+    except (RedisError, OSError):
+        _own.connection.disconnect()
 
 
 def as_int(value: Any) -> int | None:
