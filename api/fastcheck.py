@@ -66,7 +66,7 @@ def read_ahead(request: HttpRequest) -> None:
     """At the start of a check's request, before the middleware runs, send the Redis round trip
     `_answer` will need (`snapshots.read_ahead`): when the path is a check's, the method GET,
     the key's prefix one this process knows as good, the listener healthy, and the customer's
-    snapshot not already trusted in this process's memory. The key itself is checked by
+    snapshot not already held in this process's memory. The key itself is checked by
     `_answer`, as before: a bad key only costs the read, whose reply is dropped."""
     external_id, slash, rest = request.path_info[len(CHECK_PREFIX) :].partition("/")
     if not slash or not (rest == "entitlements" or rest.startswith("entitlements/")):
@@ -77,8 +77,7 @@ def read_ahead(request: HttpRequest) -> None:
     known = live.known
     if not known.healthy():
         return
-    snapshot = snapshots.remembered(external_id)
-    if snapshot is not None and snapshot.trusted(keys.now().timestamp()):
+    if snapshots.held(external_id):
         return  # the memory tier answers with no round trip
     prefix = keys.split(header[8:].strip())
     remembered = keys.remembered(prefix) if prefix is not None else None

@@ -215,6 +215,18 @@ def remembered(external_id: str) -> Snapshot | None:
         return snapshot
 
 
+def held(external_id: str) -> bool:
+    """Whether this process's memory holds the customer's snapshot as confirmed under the
+    listener's current subscription and catalog revision: then the memory tier answers, unless
+    the snapshot's `valid_until` has come (not looked at here, to spare a clock read). A plain
+    read: no lock and no move in the LRU (`api.fastcheck.read_ahead` asks this of every check)."""
+    snapshot = _memory.get(customer_key(external_id))
+    if snapshot is None or snapshot.epoch == 0:
+        return False
+    known = live.known
+    return snapshot.epoch == known.epoch and snapshot.revisions[0] == known.catalog
+
+
 def remember(snapshot: Snapshot, *, epoch: int = 0, read_at: float = 0.0) -> None:
     """Keep it in this process, evicting the least recently used beyond the memory budget.
     `epoch` and `read_at`: the listener's subscription and the time at which its revisions

@@ -73,6 +73,17 @@ def test_check_from_memory__sends_nothing_ahead(demo, reader, live_revisions, se
     assert redis_round_trips.count == 0
 
 
+def test_check_whose_memory_snapshot_is_out_of_date__sends_its_read_ahead(
+    demo, reader, live_revisions, sent_ahead
+):
+    reader.get(ONE)
+    sent_ahead.clear()
+    revisions.bump(revisions.CATALOG_KEY)  # the snapshot in memory no longer holds
+
+    assert reader.get(ONE).status_code == 200
+    assert sent_ahead == [acme_keys()]
+
+
 def test_not_a_check_or_not_a_known_key__sends_nothing_ahead(
     demo, reader, live_revisions, redis_tier, sent_ahead
 ):
