@@ -90,7 +90,7 @@ def test_not_a_check_or_not_a_known_key__sends_nothing_ahead(
     reader.get(ONE)  # the key is known from here on
     sent_ahead.clear()
 
-    assert reader.get("customers/acme").status_code in (200, 403)
+    assert reader.get("customers/acme").status_code == 200  # a read key may read a customer
     assert reader.get(ONE, key="NOPREFIX.secret").status_code == 401
     assert reader.request("HEAD", ONE).status_code == 200
     assert sent_ahead == []
