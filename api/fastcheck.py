@@ -79,11 +79,18 @@ def read_ahead(request: HttpRequest) -> None:
         return
     if snapshots.held(external_id):
         return  # the memory tier answers with no round trip
-    prefix = keys.split(header[8:].strip())
+    if _known_key(header[8:].strip(), known) is not None:
+        snapshots.read_ahead(external_id)
+
+
+def _known_key(raw_key: str, known: live.Revisions) -> tuple[str, keys.KeyRecord] | None:
+    """The key's prefix and record, when this process remembers the prefix as a good key under
+    the keys revision the listener knows (the key itself is not checked here)."""
+    prefix = keys.split(raw_key)
     remembered = keys.remembered(prefix) if prefix is not None else None
     if remembered is None or remembered[1] is None or remembered[0] != known.keys:
-        return
-    snapshots.read_ahead(external_id)
+        return None
+    return prefix, remembered[1]
 
 
 def _answer(request, external_id: str, feature_key: str | None, kind: str, allow: str) -> HttpResponse | None:
@@ -98,11 +105,10 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
         live.listener.ensure()
         return None
     raw_key = header[8:].strip()
-    prefix = keys.split(raw_key)
-    remembered = keys.remembered(prefix) if prefix is not None else None
-    if remembered is None or remembered[1] is None or remembered[0] != known.keys:
+    found = _known_key(raw_key, known)
+    if found is None:
         return None
-    record = remembered[1]
+    prefix, record = found
     at = keys.now()  # the clock of keys and throttle windows, as api.authentication's: read once
     if not record.accepts(raw_key, at):
         return None

@@ -410,7 +410,8 @@ def read_current(external_id: str, at: datetime) -> Snapshot | None:
     if sent is not None and sent[0] == external_id and sent[1:3] == (known.trusted_epoch(), known.catalog):
         epoch, catalog, read_at = sent[1:]
     else:
-        store.settle()
+        if sent is not None:
+            store.settle()  # for the same keys, `hot_mget` would take that reply as this read's
         epoch, read_at = known.trusted_epoch(), time.monotonic()
         if not epoch:
             return None

@@ -97,13 +97,17 @@ def hot_mget(keys: list[str]) -> list[Any] | None:
     try:
         if _own.ahead != keys:
             settle()
-            connection.send_command("MGET", *[backend.make_key(key) for key in keys])
+            _send_mget(backend, connection, keys)
         _own.ahead = None
         return connection.read_response()
     except BaseException:
         _own.ahead = None
         connection.disconnect()
         raise
+
+
+def _send_mget(backend: RedisCache, connection: Any, keys: list[str]) -> None:
+    connection.send_command("MGET", *[backend.make_key(key) for key in keys])
 
 
 def send_ahead(keys: list[str]) -> bool:
@@ -117,8 +121,7 @@ def send_ahead(keys: list[str]) -> bool:
         if line is None:
             return False
         settle()
-        backend, connection = line
-        connection.send_command("MGET", *[backend.make_key(key) for key in keys])
+        _send_mget(*line, keys)
     except (RedisError, OSError):
         if getattr(_own, "connection", None) is not None:
             _own.connection.disconnect()
