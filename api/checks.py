@@ -72,6 +72,10 @@ class CheckView(ApiView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD") and response.status_code in (200, NOT_MODIFIED):
+            # DRF names the allowed methods on every answer. HTTP asks for them only with a 405
+            # (and OPTIONS gives them); an answer on an application's hot path goes without.
+            del response["Allow"]
         if self.counted_at is not None and response.status_code not in (200, NOT_MODIFIED):
             counting.uncount(self.counted_feature(), self.counted_at)
             self.counted_at = None

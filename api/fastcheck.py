@@ -31,13 +31,10 @@ def with_fast_path(view_class: type, *, single: bool) -> Callable:
     """The URL's view: the fast path, falling back to `view_class` (a `CheckView`). drf-spectacular
     still sees `view_class` (`cls`, `initkwargs`), so the schema is unchanged."""
     slow = view_class.as_view()
-    probe = view_class()
-    probe.setup(HttpRequest())  # as Django does per request: HEAD is answered by GET
-    allow = ", ".join(probe.allowed_methods)
     kind = "f" if single else "c"
 
     def view(request, external_id: str, feature_key: str | None = None):
-        response = _answer(request, external_id, feature_key, kind, allow)
+        response = _answer(request, external_id, feature_key, kind)
         if response is not None:
             return response
         if feature_key is None:
@@ -93,7 +90,7 @@ def _known_key(raw_key: str, known: live.Revisions) -> tuple[str, keys.KeyRecord
     return prefix, remembered[1]
 
 
-def _answer(request, external_id: str, feature_key: str | None, kind: str, allow: str) -> HttpResponse | None:
+def _answer(request, external_id: str, feature_key: str | None, kind: str) -> HttpResponse | None:
     meta = request.META
     if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
         return None
@@ -134,20 +131,19 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str, allow
     if if_none_match:
         fresh = snapshots.still_fresh(if_none_match, kind, snapshot.revisions, at)
         if fresh is not None:
-            return _response(304, None, fresh, allow)
+            return _response(304, None, fresh)
     if answer is not None:
         body = snapshots.feature_body(external_id, feature_key, answer[0])
     else:
         body = snapshots.customer_body(external_id, at, snapshot)
-    return _response(200, body, snapshots.etag(kind, snapshot.revisions, until), allow)
+    return _response(200, body, snapshots.etag(kind, snapshot.revisions, until))
 
 
-def _response(status: int, body: bytes | None, etag: str, allow: str) -> HttpResponse:
+def _response(status: int, body: bytes | None, etag: str) -> HttpResponse:
     if body is None:
         response = HttpResponse(status=status)
     else:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
-    response["Allow"] = allow
     return response

@@ -70,6 +70,26 @@ def test_fast_path__same_304_as_the_drf_view(demo, reader, live_revisions, monke
     assert comparable(fast) == comparable(slow)
 
 
+@pytest.mark.parametrize("path", ["customers/acme/entitlements", "customers/acme/entitlements/max-members"])
+def test_headers__an_answer_names_no_allowed_methods__a_405_and_options_do(
+    demo, api, reader, live_revisions, monkeypatch, path
+):
+    reader.get(path)
+    fast, slow = fast_and_slow(reader, path, monkeypatch)
+    revalidate = {"HTTP_IF_NONE_MATCH": fast["ETag"]}
+    fast_304, slow_304 = fast_and_slow(reader, path, monkeypatch, revalidate)
+
+    refused = api.request("PUT", path, {})  # a write key: a read key's PUT is refused before (403)
+    options = reader.request("OPTIONS", path)
+
+    assert [r.status_code for r in (fast, slow, fast_304, slow_304)] == [200, 200, 304, 304]
+    for answer in (fast, slow, fast_304, slow_304):
+        assert "Allow" not in answer.headers
+        assert answer["Cache-Control"] == "private, no-cache"
+    assert (refused.status_code, refused["Allow"]) == (405, "GET, HEAD, OPTIONS")
+    assert (options.status_code, options["Allow"]) == (200, "GET, HEAD, OPTIONS")
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [("customers/ghost/entitlements", 404), ("customers/acme/entitlements/no-such-feature", 404)],
