@@ -38,6 +38,7 @@ from bench import stack
 # name, path kind, process memory tier on
 SCENARIOS = [
     ("bare view", "bare", True),
+    ("bare view, one fixed URL", "bare-fixed", True),
     ("one feature, memory tier", "one", True),
     ("all features, memory tier", "all", True),
     ("one feature, Redis tier", "one", False),
@@ -135,7 +136,8 @@ def child(kind: str, requests: int, customers: int) -> None:
     features = active_features()
     r = random.Random("instructions")
     paths = {
-        "bare": ["/bench/bare"],
+        "bare": [f"/bench/bare/{c}" for c in chosen],
+        "bare-fixed": ["/bench/bare"],
         "one": [f"/api/v1/customers/{c}/entitlements/{r.choice(features)}" for c in chosen for _ in range(2)],
         "all": [f"/api/v1/customers/{c}/entitlements" for c in chosen],
     }[kind]

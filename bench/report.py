@@ -3,9 +3,11 @@ marked met or missed from the figures measured."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 TARGET_MEMORY, TARGET_REDIS, TARGET_304 = 0.85, 0.6, 0.6
+FIXED_URL = "bare view, one fixed URL"  # bench.run.SCENARIOS
 SEED_COLUMNS = {
     "customers": "Customer",
     "subscriptions": "Subscription",
@@ -37,7 +39,8 @@ def markdown(results: dict[str, Any]) -> str:
     out += ["### Seeding", "", _seeding(phases), ""]
     out += [
         "### Throughput (medians over rounds; × bare = req/s ÷ the mean of the bare view's runs "
-        "just before and after; server CPU = the gunicorn workers' user + system time per request; "
+        "just before and after, the bare view asked for the same customers with the same header as "
+        "the checks; server CPU = the gunicorn workers' user + system time per request; "
         "again = runs measured again because one worker held all of wrk's connections)",
         "",
         _throughput(phases),
@@ -198,8 +201,21 @@ def _ratio_targets(phases: list[dict]) -> list[list[str]]:
     ):
         values = [(p["customers"], p["load"][name]["ratio"]) for p in phases if "load" in p]
         shown = ", ".join(f"{_n(n)}: {v:.2f}×" for n, v in values)
+        fixed = [(p["customers"], _to_fixed_url(p["load"], name)) for p in phases if "load" in p]
+        if all(v is not None for _, v in fixed):
+            shown += " (to the bare view at one fixed URL: " + ", ".join(f"{v:.2f}×" for _, v in fixed) + ")"
         rows.append([target, shown, "yes" if values and min(v for _, v in values) >= floor else "no"])
     return rows
+
+
+def _to_fixed_url(load: dict[str, Any], name: str) -> float | None:
+    """The endpoint's ratio to the bare view asked at one fixed URL (the ceiling up to the fifth
+    session): the median over rounds of the two ratios' quotient, both runs of a round being
+    seconds apart."""
+    fixed = load.get(FIXED_URL, {}).get("ratios")
+    if not fixed:
+        return None
+    return statistics.median(r / f for r, f in zip(load[name]["ratios"], fixed, strict=True) if f)
 
 
 def _count_targets(phases: list[dict]) -> list[list[str]]:

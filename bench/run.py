@@ -10,7 +10,10 @@
    gunicorns (one with the in-process snapshot tier, one without it, so that every warm check
    is served from Redis); warm a working set of customers; then run wrk in rounds. In each
    round every endpoint (the single-feature check, the full entitlements 200 and 304) runs
-   between two runs of the bare view, and its ratio is taken to their mean.
+   between two runs of the bare view, and its ratio is taken to their mean. The bare view is
+   asked for the same customers with the same header as the checks (`api/bench.py`); the
+   same view at one fixed URL with no header, the ceiling up to the fifth session, runs as
+   one more endpoint.
 3. At the largest N: a plan change reaching the checks, the admin changelists and forms, and
    the sweep of the 10k due scheduled changes.
 
@@ -41,8 +44,9 @@ from bench import load, stack
 
 OUT_DIR = stack.BASE_DIR / "var" / "bench"
 SCENARIOS = [
-    # name, server, script
+    # name, server, script. The first is every ratio's reference.
     ("bare view", "memory", "bare"),
+    ("bare view, one fixed URL", "memory", "bare-fixed"),
     ("one feature, memory tier", "memory", "one"),
     ("all features, memory tier", "memory", "all"),
     ("all features, 304", "memory", "etag"),
@@ -337,10 +341,14 @@ def build_scripts(
     ]
     all_ = [(path, auth) for path in everyone]
     etag = [(path, {**auth, "If-None-Match": tag}) for path, tag in zip(everyone, etags, strict=True)]
+    # The ceiling is asked what the checks are asked: each customer in turn, with the same header.
+    bare = [(f"/bench/bare/{c}", auth) for c in hot]
     r.shuffle(all_)
     r.shuffle(etag)
+    r.shuffle(bare)
     return {
-        "bare": load.write_script(directory / "bare.lua", [("/bench/bare", {})]),
+        "bare": load.write_script(directory / "bare.lua", bare),
+        "bare-fixed": load.write_script(directory / "bare-fixed.lua", [("/bench/bare", {})]),
         "one": load.write_script(directory / "one.lua", one),
         "all": load.write_script(directory / "all.lua", all_),
         "etag": load.write_script(directory / "etag.lua", etag),

@@ -13,4 +13,7 @@ urlpatterns = [
 if env.flag("ENTITLE_BENCH_VIEWS"):  # the benchmark's bare view (BENCHMARKS.md); off unless asked for
     from api.bench import bare
 
-    urlpatterns.append(path("bench/bare", bare, name="bench-bare"))
+    urlpatterns += [
+        path("bench/bare", bare, name="bench-bare"),
+        path("bench/bare/<str:external_id>", bare, name="bench-bare-customer"),
+    ]
