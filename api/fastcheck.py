@@ -68,16 +68,22 @@ def read_ahead(request: HttpRequest) -> None:
     external_id, slash, rest = request.path_info[len(CHECK_PREFIX) :].partition("/")
     if not slash or not (rest == "entitlements" or rest.startswith("entitlements/")):
         return
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if request.method != "GET" or not header.startswith("Api-Key "):
+    raw_key = _raw_key(request.META)
+    if request.method != "GET" or raw_key is None:
         return
     known = live.known
     if not known.healthy():
         return
     if snapshots.held(external_id):
         return  # the memory tier answers with no round trip
-    if _known_key(header[8:].strip(), known) is not None:
+    if _known_key(raw_key, known) is not None:
         snapshots.read_ahead(external_id)
+
+
+def _raw_key(meta: dict) -> str | None:
+    """The key of an `Authorization: Api-Key <key>` header (api.authentication's scheme)."""
+    header = meta.get("HTTP_AUTHORIZATION", "")
+    return header[8:].strip() if header.startswith("Api-Key ") else None
 
 
 def _known_key(raw_key: str, known: live.Revisions) -> tuple[str, keys.KeyRecord] | None:
@@ -94,14 +100,13 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str) -> Ht
     meta = request.META
     if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
         return None
-    header = meta.get("HTTP_AUTHORIZATION", "")
-    if not header.startswith("Api-Key "):
+    raw_key = _raw_key(meta)
+    if raw_key is None:
         return None
     known = live.known
     if not known.healthy():
         live.listener.ensure()
         return None
-    raw_key = header[8:].strip()
     found = _known_key(raw_key, known)
     if found is None:
         return None

@@ -7,7 +7,7 @@ import statistics
 from typing import Any
 
 TARGET_MEMORY, TARGET_REDIS, TARGET_304 = 0.85, 0.6, 0.6
-FIXED_URL = "bare view, one fixed URL"  # bench.run.SCENARIOS
+FIXED_URL = "bare view, one fixed URL"  # the old ceiling's endpoint (bench.run.SCENARIOS)
 SEED_COLUMNS = {
     "customers": "Customer",
     "subscriptions": "Subscription",

@@ -40,13 +40,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import load, stack
+from bench import load, report, stack
 
 OUT_DIR = stack.BASE_DIR / "var" / "bench"
 SCENARIOS = [
     # name, server, script. The first is every ratio's reference.
     ("bare view", "memory", "bare"),
-    ("bare view, one fixed URL", "memory", "bare-fixed"),
+    (report.FIXED_URL, "memory", "bare-fixed"),
     ("one feature, memory tier", "memory", "one"),
     ("all features, memory tier", "memory", "all"),
     ("all features, 304", "memory", "etag"),
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             server.stop()
     results["seconds"] = round(time.perf_counter() - started, 1)
     path = write(results, stamp)
-    from bench.report import markdown
-
-    text = markdown(results)
+    text = report.markdown(results)
     path.with_suffix(".md").write_text(text)
     print(text)
     say(f"Results: {path} and {path.with_suffix('.md')} ({results['seconds']:.0f} s)")
