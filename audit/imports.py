@@ -58,6 +58,7 @@ from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExpor
 
 from audit.admin_base import REASON_FIELD, AuditedModelForm, reason_field
 from audit.context import ChangeReasonRequired, normalize_reason, request_scope
+from audit.spreadsheet import safe_cell, unquote_cell
 from catalog import revisions
 
 if TYPE_CHECKING:
@@ -172,7 +173,10 @@ def prefetch_object_permissions(actor: User | None, perm: str, objects: models.Q
 class CSV(base_formats.CSV):
     """CSV read with the csv module as it is: blank lines are kept, so that a row's line is
     its line in the file, and a row with more cells than the first line names makes the file
-    refused with its line (tablib would drop the first and fail on the second)."""
+    refused with its line (tablib would drop the first and fail on the second). Written as
+    UTF-8 with a byte order mark, and served saying so."""
+
+    CONTENT_TYPE = "text/csv; charset=utf-8"
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
@@ -447,7 +451,7 @@ class ServiceResource(Resource):
         names = [cell_text(header).lower() for header in dataset.headers]
         self.present = [name for name in names if name and name != DELETE_COLUMN]
         self._cells = [
-            {name: cell_text(value) for name, value in zip(names, values, strict=False) if name}
+            {name: unquote_cell(cell_text(value)) for name, value in zip(names, values, strict=False) if name}
             for values in dataset
         ]
         self._seen = {}
@@ -571,7 +575,7 @@ class ServiceResource(Resource):
 
     def export_resource(self, instance, selected_fields=None, **kwargs):
         values = self.render(instance)
-        return [values[field.column_name] for field in self.get_export_fields(selected_fields)]
+        return [safe_cell(values[field.column_name]) for field in self.get_export_fields(selected_fields)]
 
 
 def resource_for(kind: str) -> type[ServiceResource]:

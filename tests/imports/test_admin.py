@@ -283,3 +283,29 @@ def test_export__xlsx__holds_the_same_rows_as_csv(client, catalog_user):
     from_xlsx = [dict(zip(header, [str(cell) for cell in row], strict=True)) for row in rows]
     assert from_xlsx == _exported_rows(as_csv)
     assert as_xlsx["Content-Disposition"].endswith('.xlsx"')
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-2+3", "@SUM(A1)"])
+def test_export__a_cell_a_spreadsheet_would_run__is_written_as_text_and_imports_back(
+    client, sales_user, audited, name
+):
+    # Given a customer whose name a spreadsheet program would take for a formula
+    Customer.objects.create(external_id="formula", name=name, country="DE")
+    client.force_login(sales_user)
+    url = reverse("admin:subscriptions_customer_export") + "?q=formula"
+    form = {"resource": "0", **_all_fields("customerresource")}
+
+    # When it is exported as CSV and as XLSX
+    as_csv = client.post(url, {**form, "format": CSV_FORMAT})
+    as_xlsx = client.post(url, {**form, "format": "1"})
+
+    # Then each file holds it as text, quoted, and says how the CSV is encoded
+    assert as_csv["Content-Type"] == "text/csv; charset=utf-8"
+    assert _exported_rows(as_csv)[0]["name"] == "'" + name
+    sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
+    header, row = list(sheet.iter_rows(values_only=True))
+    cell = sheet.cell(row=2, column=header.index("name") + 1)
+    assert cell.data_type == "s" and cell.value == "'" + name
+    # And importing the CSV back changes nothing: the quote is taken off again
+    preview = upload(client, "admin:subscriptions_customer_import", as_csv.content, name="customers.csv")
+    assert "0 created, 0 changed, 0 removed, 1 unchanged, 0 refused" in preview.content.decode()
