@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import models
@@ -45,10 +46,16 @@ class AuditedHistoricalRecords(HistoricalRecords):
             # Refuse before the row is written: Django sends post_save after the write and
             # outside any transaction, so refusing only there would leave an unrecorded row.
             models.signals.pre_save.connect(self.pre_save, sender=sender, weak=False)
+            # `Model._base_manager` is a plain manager unless a model names one: its update()
+            # would write behind history's back. Ours refuses bulk writes (TrackedQuerySet).
+            sender._meta.base_manager_name = "objects"
+            for field in self.m2m_fields:
+                name = field if isinstance(field, str) else field.name
+                guard_through_rows(sender._meta.get_field(name).remote_field.through)
 
     def pre_save(self, instance, raw=False, **kwargs):
-        if not raw:
-            require_context(instance)
+        # Raw saves (loaddata) need a reason too: `manage.py loaddata --reason` gives one.
+        require_context(instance)
 
     def pre_delete(self, instance, **kwargs):
         require_context(instance)
@@ -57,7 +64,11 @@ class AuditedHistoricalRecords(HistoricalRecords):
     def post_save(self, instance, created, using=None, **kwargs):
         # Saving an unchanged object records nothing: compare with the values loaded from
         # the database (TrackedModel keeps them), which costs no query.
-        if not created and not kwargs.get("raw", False) and not _has_changes(instance, self):
+        if kwargs.get("raw", False):
+            # simple-history records nothing for raw saves; a fixture's rows are changes too.
+            self.create_historical_record(instance, "+" if created else "~", using=using)
+            return
+        if not created and not _has_changes(instance, self):
             return
         super().post_save(instance, created, using=using, **kwargs)
 
@@ -75,7 +86,60 @@ class AuditedHistoricalRecords(HistoricalRecords):
             require_context(instance)
             field = instance._meta.get_field(attr)
             instance._m2m_before = (field.verbose_name, _related_labels(getattr(instance, attr).all()))
-        super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+            _m2m_write.set(True)  # the relation's own remove/clear may delete its rows
+        try:
+            super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+        finally:
+            if action.startswith("post_"):
+                _m2m_write.set(False)
+
+
+# True between an audited relation's pre_* and post_* m2m_changed signals: its rows are then
+# being written by the relation manager (add/remove/set/clear), which history records.
+_m2m_write: ContextVar[bool] = ContextVar("audited_m2m_write", default=False)
+
+
+def guard_through_rows(through: type[models.Model]) -> None:
+    """Refuse writes to an audited many-to-many relation's rows that bypass the relation:
+    `Feature.tags.through.objects.create(...)` would change who may edit a feature with no
+    history. Django sends no save or delete signals for these auto-created tables, so their
+    manager itself refuses, unless the relation's own add/remove/set/clear is writing."""
+    through._meta.local_managers = []  # the auto-created plain `objects`, replaced below
+    through.add_to_class("objects", RelationRowManager())
+    through._meta.base_manager_name = "objects"  # Model.save() inserts through the base manager
+
+
+class RelationRowQuerySet(models.QuerySet):
+    def _refuse_outside_relation(self) -> None:
+        if not _m2m_write.get():
+            owner = self.model._meta.auto_created or self.model
+            raise ChangeReasonRequired(
+                f"{self.model._meta.label} rows are a relation of {owner._meta.label}: change them "
+                "through the relation (add, remove, set, clear) inside a change context, so that "
+                "history records it."
+            )
+
+    def _insert(self, *args, **kwargs):  # create(), save() and bulk_create() all insert here
+        self._refuse_outside_relation()
+        return super()._insert(*args, **kwargs)
+
+    def _update(self, *args, **kwargs):
+        self._refuse_outside_relation()
+        return super()._update(*args, **kwargs)
+
+    def update(self, *args, **kwargs):
+        self._refuse_outside_relation()
+        return super().update(*args, **kwargs)
+
+    def delete(self):
+        # Deleting an audited object removes its relation rows without this (a cascade is
+        # recorded as the object's deletion).
+        self._refuse_outside_relation()
+        return super().delete()
+
+
+class RelationRowManager(models.Manager.from_queryset(RelationRowQuerySet)):
+    pass
 
 
 def require_context(instance: models.Model):
