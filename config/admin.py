@@ -3,6 +3,7 @@ changelists' count that stops where nobody pages any more."""
 
 from django.conf import settings
 from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from unfold.sites import UnfoldAdminSite
@@ -10,14 +11,13 @@ from unfold.sites import UnfoldAdminSite
 
 class EntitleAdminSite(UnfoldAdminSite):
     """Requires a verified second factor (TOTP) of every staff user when MFA is required;
-    the login form then asks for the device and the token (templates/admin/login.html)."""
+    the login form then asks for the code, and for the device when there are several
+    (templates/admin/login.html)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if settings.ENTITLE_REQUIRE_MFA:
-            from django_otp.admin import OTPAdminAuthenticationForm
-
-            self.login_form = OTPAdminAuthenticationForm
+            self.login_form = staff_otp_login_form()
 
     def has_permission(self, request):
         allowed = super().has_permission(request)
@@ -26,10 +26,64 @@ class EntitleAdminSite(UnfoldAdminSite):
         return allowed
 
 
+def staff_otp_login_form():
+    """django-otp's admin login form in plain words, asking which device only when the member
+    of staff has more than one: with a single confirmed device, username, password and code
+    log in at once (django-otp 1.7 otherwise refuses a code until a device is picked). The
+    device is still looked up among the user's own, after the password matched."""
+    from django import forms
+    from django_otp import devices_for_user
+    from django_otp.admin import OTPAdminAuthenticationForm
+    from unfold.widgets import BASE_INPUT_CLASSES, SELECT_CLASSES
+
+    class StaffOTPLoginForm(OTPAdminAuthenticationForm):
+        otp_error_messages = {
+            **OTPAdminAuthenticationForm.otp_error_messages,
+            "token_required": "Enter the code from your authenticator app.",
+            "invalid_token": "That code is not right or was used already: enter the code your app shows now.",
+            "device_required": "Choose the device whose code you entered.",
+        }
+        otp_device = forms.CharField(required=False, widget=forms.Select, label="Device")
+        otp_token = forms.CharField(
+            required=False,
+            label="Code from your authenticator app",
+            widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        )
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["username"].widget.attrs["autofocus"] = ""
+            for name in ("username", "password", "otp_token"):  # unfold's look, as its own login form
+                self.fields[name].widget.attrs["class"] = " ".join(BASE_INPUT_CLASSES)
+            self.fields["otp_device"].widget.attrs["class"] = " ".join(SELECT_CLASSES)
+
+        def _chosen_device(self, user):
+            device = super()._chosen_device(user)
+            if device is None and not self.cleaned_data.get("otp_device"):
+                devices = list(devices_for_user(user, confirmed=True, for_verify=True))
+                if len(devices) == 1:
+                    return devices[0]
+            return device
+
+    return StaffOTPLoginForm
+
+
 class EntitleAdminConfig(AdminConfig):
+    """django.contrib.admin on `EntitleAdminSite`. unfold must be installed with its basic app
+    config (`unfold.apps.BasicAppConfig`): its default one swaps `admin.site` for a plain
+    `UnfoldAdminSite` when the apps load, and every model would then be registered on a site
+    that lets staff in with a password alone. Starting up on any other site is refused."""
+
     default_site = "config.admin.EntitleAdminSite"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
+        if not isinstance(admin.site, EntitleAdminSite):
+            raise ImproperlyConfigured(
+                f"The admin site is {type(admin.site).__name__}, not EntitleAdminSite: install unfold "
+                'as "unfold.apps.BasicAppConfig", not "unfold".'
+            )
         super().ready()
         build_changelist_headers_once()
 

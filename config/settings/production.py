@@ -8,6 +8,7 @@ ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS")  # noqa: F405
 DEBUG = False
 ENTITLE_REQUIRE_MFA = env.flag("ENTITLE_REQUIRE_MFA", True)  # noqa: F405
 
+STATIC_ROOT = env.text("STATIC_ROOT", str(STATIC_ROOT))  # noqa: F405  (collectstatic's target)
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
 }
