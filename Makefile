@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install chromium wrk bench
+.PHONY: demo screenshot test lint format install chromium wrk bench
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ chromium:
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
+# ADDR: where the demo listens, e.g. `make demo ADDR=0.0.0.0:8000` to reach it from other machines.
+ADDR ?= 127.0.0.1:8000
 demo: install
-	$(BIN)/python manage.py run_demo
+	$(BIN)/python manage.py run_demo --addr $(ADDR)
+
+# README's picture (docs/admin-customer.png), from a throwaway demo: its own temporary database,
+# served on a free port, captured with Chromium, then removed. The running demo is not touched.
+screenshot: install chromium
+	$(BIN)/python scripts/screenshot.py
 
 # Both cores: each pytest-xdist worker gets its own database, cache prefix and Celery queue.
 test: install chromium

@@ -7,22 +7,35 @@ Model admins subclass `AuditedModelAdmin` and implement `save_object` / `delete_
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import urlize
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from audit.context import change_context, normalize_reason
 from config.admin import CountLimitedChangelist
+
+# The author of changes no person made (beat's sweeps, expiring trials, migrations).
+SYSTEM_USER = "system"
 
 REASON_FIELD = "change_reason"
 REASON_HELP = "Say why; links to tickets or documents are shown as links in the history."
@@ -35,6 +48,73 @@ def reason_field() -> forms.CharField:
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
         required=True,
     )
+
+
+_LINK = (
+    '<a class="underline text-primary-600 dark:text-primary-500" target="_blank"'
+    ' rel="noopener noreferrer nofollow" href='
+)
+
+
+def linked_reason(reason: str) -> SafeString:
+    """The reason, escaped, with its links (tickets, documents) drawn as links that open in a
+    new tab without handing it this page (rel=noopener)."""
+    html = urlize(reason, autoescape=True)  # escapes everything that is not a link it makes
+    return mark_safe(html.replace("<a href=", _LINK))  # a "<a" typed in a reason is escaped by now
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def display_changes(changes: list[dict]) -> list[dict]:
+    """A history row's changes as shown: times stored in ISO 8601 shown as every other time."""
+
+    def shown(value):
+        if isinstance(value, str) and _ISO_TIME.match(value):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if timezone.is_aware(when):
+                when = timezone.localtime(when)
+            return formats.date_format(when, "DATETIME_FORMAT")
+        return value
+
+    return [
+        {**change, "old": shown(change.get("old")), "new": shown(change.get("new"))} for change in changes
+    ]
+
+
+def tracked_content_types() -> list[ContentType]:
+    """The content types of our models that keep a history, by name: what the audit log lists."""
+    models = [model for model in apps.get_models() if "_history_records" in model.__dict__]
+    by_model = ContentType.objects.get_for_models(*models)
+    return sorted(by_model.values(), key=lambda content_type: content_type.name)
+
+
+def customer_entries(queryset: QuerySet, *, external_id: str) -> QuerySet:
+    """The audit entries about one customer: the customer itself, its subscriptions, their add-ons
+    and overrides. Found through the history tables, so objects deleted since (an override that
+    was removed, an add-on taken off) still lead to their entries."""
+    from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+
+    def keys(model, **lookup) -> QuerySet:
+        rows = model.history.model.objects.filter(**lookup)
+        return rows.annotate(key=Cast("id", CharField())).values("key").distinct()
+
+    customer_ids = Customer.history.model.objects.filter(external_id=external_id).values("id")
+    subscription_ids = Subscription.history.model.objects.filter(customer_id__in=customer_ids).values("id")
+    types = ContentType.objects.get_for_models(Customer, Subscription, SubscriptionAddon, Override)
+    about = (
+        Q(content_type=types[Customer], object_id__in=keys(Customer, external_id=external_id))
+        | Q(content_type=types[Subscription], object_id__in=keys(Subscription, customer_id__in=customer_ids))
+        | Q(
+            content_type=types[SubscriptionAddon],
+            object_id__in=keys(SubscriptionAddon, subscription_id__in=subscription_ids),
+        )
+        | Q(content_type=types[Override], object_id__in=keys(Override, subscription_id__in=subscription_ids))
+    )
+    return queryset.filter(about)
 
 
 class AuditedModelForm(forms.ModelForm):
@@ -234,7 +314,6 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         """The object's own history: who, when, why (links clickable) and old → new."""
-        from django.contrib.contenttypes.models import ContentType
         from django.core.paginator import Paginator
 
         from audit.models import AuditEntry
@@ -242,10 +321,28 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        entries = AuditEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(self.model), object_id=str(obj.pk)
-        ).select_related("user")
+        audit_log = reverse("admin:audit_auditentry_changelist")
+        if self.model._meta.label == "subscriptions.Customer":
+            # A customer's story is also its subscriptions', add-ons' and overrides'.
+            entries = customer_entries(AuditEntry.objects.all(), external_id=obj.external_id)
+            audit_log += "?" + urlencode({"customer": obj.external_id})
+        else:
+            entries = AuditEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(self.model), object_id=str(obj.pk)
+            )
+            audit_log += "?" + urlencode(
+                {
+                    "content_type__id__exact": ContentType.objects.get_for_model(self.model).pk,
+                    "object_id": obj.pk,
+                }
+            )
+        entries = entries.select_related("user", "content_type")
         page = Paginator(entries, 50).get_page(request.GET.get("page"))
+        for entry in page:
+            entry.reason_html = linked_reason(entry.reason)
+            entry.shown_changes = display_changes(entry.changes)
+            model = entry.content_type.model_class()
+            entry.model_name = model._meta.verbose_name if model else entry.content_type.model
         context = {
             **self.admin_site.each_context(request),
             "title": f"History of {obj}",
@@ -253,6 +350,9 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
             "object": obj,
             "original": obj,
             "page": page,
+            "audit_log_url": audit_log,
+            "about_customer": self.model._meta.label == "subscriptions.Customer",
+            "system_user": SYSTEM_USER,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/audit/object_history.html", context)

@@ -1,13 +1,25 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config import env
 from subscriptions.api.urls import top_urlpatterns
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on their own (API docs, JSON answers): the admin's icon."""
+    return HttpResponsePermanentRedirect(static("entitle/favicon.svg"))
+
 
 urlpatterns = [
     *top_urlpatterns,  # the entitlement checks, nearly all the traffic: matched first of all
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
+    # No public site besides the admin and the API: the root leads to the admin.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", favicon),
 ]
 
 if env.flag("ENTITLE_BENCH_VIEWS"):  # the benchmark's bare view (BENCHMARKS.md); off unless asked for

@@ -29,7 +29,7 @@ class UsageSnapshot(models.Model):
         get_latest_by = "computed_at"
 
     def __str__(self) -> str:
-        return f"Feature usage at {self.computed_at:%Y-%m-%d %H:%M} ({self.status})"
+        return f"Feature usage at {self.computed_at:%Y-%m-%d %H:%M} UTC ({self.status})"
 
     @property
     def duration(self):

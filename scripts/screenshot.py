@@ -1,16 +1,26 @@
 """Save docs/admin-customer.png: the streamfan customer page as support sees it.
 
-Run against a demo server that is already up (migrated and seeded with `seed_demo`):
+    make screenshot                                   # the README's picture, from scratch
+    .venv/bin/python scripts/screenshot.py            # the same
+    .venv/bin/python scripts/screenshot.py http://127.0.0.1:8000   # a demo server already up
 
-    .venv/bin/python scripts/screenshot.py [http://127.0.0.1:8000]
-
+Without a URL it builds a throwaway demo (a SQLite database, cache and broker folder in a
+temporary directory, seeded by `seed_demo`), serves it on a free local port, captures the page
+and removes it all: nothing of the running demo or of var/ is touched.
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright, as the browser tests do.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -43,7 +53,58 @@ def demo_password() -> str:
     raise SystemExit(f"No DEMO_PASSWORD in {SEED_DEMO}")
 
 
-def main(base_url: str = "http://127.0.0.1:8000") -> None:
+@contextmanager
+def throwaway_demo():
+    """A freshly seeded demo served on a free port; yields its URL, removes everything after."""
+    with tempfile.TemporaryDirectory(prefix="entitle-screenshot-") as var_dir:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS"}
+        }
+        env.update(DJANGO_SETTINGS_MODULE="config.settings.local", ENTITLE_VAR_DIR=var_dir, DEBUG="true")
+        manage = [sys.executable, str(BASE_DIR / "manage.py")]
+        for command in (
+            ["migrate", "--verbosity=0"],
+            ["seed_demo", "--verbosity=0"],
+            ["refresh_feature_usage"],
+        ):
+            subprocess.run([*manage, *command], env=env, cwd=BASE_DIR, check=True, stdout=subprocess.DEVNULL)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            cwd=BASE_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{url}/admin/login/", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                raise SystemExit("The throwaway demo server did not start.")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def main(base_url: str | None = None) -> None:
+    if base_url is None:
+        with throwaway_demo() as url:
+            capture(url)
+    else:
+        capture(base_url)
+
+
+def capture(base_url: str) -> None:
     base_url = base_url.rstrip("/")
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:

@@ -8,8 +8,9 @@ DEBUG = env.flag("DEBUG", False)
 ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
-    # unfold and each of its contrib apps must precede the app they restyle (NOTES.md).
-    "unfold",
+    # unfold and each of its contrib apps must precede the app they restyle. unfold's basic app
+    # config: its default one replaces `admin.site` with a plain UnfoldAdminSite (no staff MFA).
+    "unfold.apps.BasicAppConfig",
     "unfold.contrib.filters",
     "unfold.contrib.forms",
     "unfold.contrib.inlines",
@@ -25,6 +26,7 @@ INSTALLED_APPS = [
     "django_countries",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "csp",
     "axes",
     "guardian",
     "simple_history",
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "api.middleware.ReadAheadMiddleware",  # first: the check's round trip goes out before the rest runs
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.PagesCSPMiddleware",  # Content-Security-Policy (config/settings/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # CSP_NONCE, for an inline script a page needs
             ],
         },
     },
@@ -112,9 +116,13 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One way to show a time everywhere in the admin, with its zone said: "2026-12-26 23:00 UTC".
+# Django's locale formats win over DATETIME_FORMAT & co., so ours live in a format module.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the admin shell's own files (favicon)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -137,6 +145,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 OTP_TOTP_ISSUER = "Entitle"
 
 from config.settings.celery import *  # noqa: E402, F403
+from config.settings.csp import *  # noqa: E402, F403
 from config.settings.drf import *  # noqa: E402, F403
 from config.settings.guardian import *  # noqa: E402, F403
 from config.settings.history import *  # noqa: E402, F403

@@ -20,7 +20,14 @@ else:
         "data_folder_out": str(_queue / "out"),
         "processed_folder": str(_queue / "processed"),
         "store_processed": False,
+        # kombu's exchange tables (worker control, pidbox): "./control" of the working directory
+        # unless told otherwise, i.e. a folder in the repository.
+        "control_folder": str(_queue / "control"),
     }
+    # kombu writes into these folders but never makes them: whoever loads the settings (web,
+    # worker, beat, a command) finds them there.
+    for _folder in ("out", "processed", "control"):
+        (_queue / _folder).mkdir(parents=True, exist_ok=True)
 
 CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True

@@ -1,5 +1,10 @@
-"""django-unfold: the admin's face."""
+"""django-unfold: the admin's face.
 
+There is no public site besides the admin and the API: "View site" and the login page's
+"Return to site" are hidden (SITE_URL None), and the server's root redirects to the admin.
+"""
+
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 UNFOLD = {
@@ -9,6 +14,10 @@ UNFOLD = {
     "SITE_SYMBOL": "verified_user",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    "SITE_URL": None,
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("entitle/favicon.svg")},
+    ],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
@@ -46,6 +55,11 @@ UNFOLD = {
                         "icon": "inventory_2",
                         "link": reverse_lazy("admin:catalog_item_changelist"),
                     },
+                    {
+                        "title": "Entitlements",
+                        "icon": "checklist",
+                        "link": reverse_lazy("admin:catalog_entitlement_changelist"),
+                    },
                     {"title": "Tags", "icon": "sell", "link": reverse_lazy("admin:catalog_tag_changelist")},
                 ],
             },
@@ -56,6 +70,11 @@ UNFOLD = {
                         "title": "Audit log",
                         "icon": "history",
                         "link": reverse_lazy("admin:audit_auditentry_changelist"),
+                    },
+                    {
+                        "title": "Scheduled changes",
+                        "icon": "schedule",
+                        "link": reverse_lazy("admin:audit_scheduledchange_changelist"),
                     },
                 ],
             },

@@ -175,3 +175,114 @@ def test_export_csv__still_lists_the_filtered_log(client, superuser):
 
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(lines) == 1 + 2
+
+
+# --- what the log shows and how it is filtered ------------------------------------------------
+
+
+def test_customer_filter__external_id__lists_its_subscriptions_addons_and_overrides_only(client, superuser):
+    override = f.OverrideFactory(subscription__customer__external_id="acme")
+    addon = f.SubscriptionAddonFactory(subscription=override.subscription)
+    f.OverrideFactory(subscription__customer__external_id="someone-else")
+
+    response = client.get(URL + "?customer=acme")
+
+    shown = {(e.content_type.model, e.object_id) for e in response.context["cl"].result_list}
+    subscription = override.subscription
+    assert shown == {
+        ("customer", str(subscription.customer_id)),
+        ("subscription", str(subscription.pk)),
+        ("subscriptionaddon", str(addon.pk)),
+        ("override", str(override.pk)),
+    }
+
+
+def test_customer_filter__override_deleted_since__still_listed(client, superuser):
+    from audit.context import change_context
+
+    override = f.OverrideFactory(subscription__customer__external_id="acme")
+    override_id = override.pk
+    with change_context(actor=None, reason="Ended early.", source="shell"):
+        override.delete()
+
+    response = client.get(URL + "?customer=acme")
+
+    overrides = [e for e in response.context["cl"].result_list if e.content_type.model == "override"]
+    assert {(e.object_id, e.action) for e in overrides} == {(str(override_id), "+"), (str(override_id), "-")}
+
+
+def test_customer_history__subscription_and_override_changes__listed_with_a_link_to_the_audit_log(
+    client, superuser
+):
+    override = f.OverrideFactory(
+        subscription__customer__external_id="acme", subscription__external_id="sub-acme"
+    )
+    customer = override.subscription.customer
+
+    response = client.get(reverse("admin:subscriptions_customer_history", args=[customer.pk]))
+
+    page = text(response)
+    assert "sub-acme" in page and str(override) in page
+    assert f'href="{URL}?customer=acme"' in page
+
+
+def test_model_filter__offers_only_models_that_keep_a_history(client, superuser):
+    response = client.get(URL)
+
+    page = text(response)
+    model_filter = re.search(r'<select[^>]*name="content_type__id__exact".*?</select>', page, re.S).group(0)
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", model_filter)
+    assert "Customer" in options and "Override" in options and "Scheduled change" in options
+    assert not {"Session", "Permission", "Content type", "Log entry"} & set(options)
+    assert len(options) < 25
+
+
+def test_filters__user_first(client, superuser):
+    response = client.get(URL)
+
+    specs = response.context["cl"].filter_specs
+    assert specs[0].title == "user"
+
+
+def test_reason__with_a_link__drawn_as_a_link_that_keeps_the_page_and_escapes_the_rest(client, superuser):
+    entry = entries(1)[0]
+    entry.reason = "See https://tickets.example/T-1 <b>now</b>"
+    entry.save()
+
+    response = client.get(URL)
+
+    page = response.content.decode()
+    link = re.search(r'<a [^>]*href="https://tickets.example/T-1"[^>]*>', page).group(0)
+    assert 'rel="noopener noreferrer nofollow"' in link and "underline" in link
+    assert "&lt;b&gt;now&lt;/b&gt;" in page
+
+
+def test_addon_entry__says_which_subscription_it_belongs_to(client, superuser):
+    f.SubscriptionAddonFactory(subscription__external_id="sub-acme", addon__key="extra-seats")
+
+    response = client.get(
+        URL + "?content_type__id__exact=" + str(ContentType.objects.get(model="subscriptionaddon").pk)
+    )
+
+    assert "1 × extra-seats on sub-acme" in " ".join(text(response).replace("</span>", "").split()).replace(
+        '<span class="text-font-subtle-light">', ""
+    )
+
+
+def test_entry_without_a_user__says_system(client, superuser):
+    entries(1)
+
+    response = client.get(URL)
+
+    row = re.search(r'<td class="field-who[^"]*"[^>]*>(.*?)</td>', text(response), re.S)
+    assert row.group(1).strip() == "system"
+
+
+def test_dates__one_format_with_utc(client, superuser):
+    entry = entries(1)[0]
+    entry.history_date = timezone.make_aware(timezone.datetime(2026, 12, 26, 23, 0))
+    entry.save()
+
+    response = client.get(URL)
+
+    assert "2026-12-26 23:00 UTC" in text(response)

@@ -1,6 +1,9 @@
 """Run the whole demo from one command: migrate, seed, then the web server, a Celery worker
 and beat together, with no services (SQLite and a filesystem broker) unless DATABASE_URL and
-REDIS_URL say otherwise."""
+REDIS_URL say otherwise.
+
+`--addr 0.0.0.0:8000` (`make demo ADDR=0.0.0.0:8000`) serves other machines too: the demo then
+accepts any host name (ALLOWED_HOSTS=*) unless ALLOWED_HOSTS is set in the environment."""
 
 from __future__ import annotations
 
@@ -20,12 +23,15 @@ class Command(BaseCommand):
     help = "Migrate, seed the demo catalogue, and run web + Celery worker + beat."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--addr",
+            default="127.0.0.1:8000",
+            help="host:port to serve on, e.g. 0.0.0.0:8000 for other machines",
+        )
 
     def handle(self, *args, addr: str, **options):
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        for folder in ("out", "processed"):
-            (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)  # the broker's folders come with the settings
+        host = addr.rpartition(":")[0] or "127.0.0.1"
         call_command("migrate", verbosity=0)
         call_command("seed_demo")
         call_command("refresh_feature_usage")  # the dashboard's figures, before beat's first run
@@ -33,6 +39,10 @@ class Command(BaseCommand):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
         }
+        if host not in {"127.0.0.1", "localhost", "[::1]"} and "ALLOWED_HOSTS" not in os.environ:
+            env["ALLOWED_HOSTS"] = "*"  # reached by another machine's name or address
+        shown = "127.0.0.1" if host in {"0.0.0.0", "[::]"} else host
+        port = addr.rpartition(":")[2]
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -49,8 +59,12 @@ class Command(BaseCommand):
             ],
             env=env,
         )
-        self.stdout.write(self.style.SUCCESS(f"\nEntitle demo: http://{addr}/admin/"))
-        self.stdout.write(f"API docs:     http://{addr}/api/docs/")
+        self.stdout.write(self.style.SUCCESS(f"\nEntitle demo: http://{shown}:{port}/admin/"))
+        if shown != host:
+            self.stdout.write(
+                f"(listening on every interface: other machines use this one's address, port {port})"
+            )
+        self.stdout.write(f"API docs:     http://{shown}:{port}/api/docs/")
         self.stdout.write(f"Logins (password {DEMO_PASSWORD!r}): " + ", ".join(u for u, _ in USERS))
         self.stdout.write(f"Celery worker and beat are running (pid {worker.pid}). Ctrl-C stops everything.")
         try:
