@@ -10,12 +10,16 @@ seen costs no query. Warm checks skip all of this: `api.fastcheck`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils.functional import SimpleLazyObject
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.throttling import BaseThrottle
 from rest_framework_api_key.permissions import KeyParser
 
 from api import keys, live
@@ -62,9 +66,57 @@ class Prefetching(Protocol):
     def prefetched(self, request: Any, results: list) -> None: ...
 
 
+class TooManyFailures(exceptions.Throttled):
+    """429 for a client that presented too many wrong keys this minute."""
+
+    default_detail = "Too many wrong API keys from this client; retry after the Retry-After seconds."
+
+
+class FailedKeys:
+    """Wrong keys per client (its IP, as DRF's throttles see it: REMOTE_ADDR, or the address
+    NUM_PROXIES proxies forwarded) and fixed minute, counted in the shared cache so the limit
+    holds across processes. Over API_AUTH_FAILURES_PER_MINUTE (default 30) the client is
+    answered 429 with Retry-After instead of 401, and a key this process does not remember is
+    not even looked up. A key this process remembers as good is never counted nor held back:
+    a valid key's request costs nothing extra."""
+
+    _ident = BaseThrottle()
+
+    @staticmethod
+    def limit() -> int:
+        return getattr(settings, "API_AUTH_FAILURES_PER_MINUTE", 30)
+
+    def _key(self, request, window: int) -> str:
+        return f"authfail:{self._ident.get_ident(request)}:{window}"
+
+    def refuse_if_over(self, request) -> None:
+        """429 when this client already failed too often this minute (one cache read)."""
+        now = int(time.time())
+        count = cache.get(self._key(request, now // WINDOW_SECONDS))
+        if count is not None and int(count) >= self.limit():
+            raise TooManyFailures(wait=WINDOW_SECONDS - now % WINDOW_SECONDS)
+
+    def refuse(self, request, message: str):
+        """Count this failure, then answer 401 (or 429 once over the limit)."""
+        now = int(time.time())
+        key = self._key(request, now // WINDOW_SECONDS)
+        cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between the two calls
+            count = 1
+        if count > self.limit():
+            raise TooManyFailures(wait=WINDOW_SECONDS - now % WINDOW_SECONDS)
+        raise exceptions.AuthenticationFailed(message)
+
+
+failed_keys = FailedKeys()
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """No key: not authenticated (401 with `WWW-Authenticate`). A malformed, unknown, revoked
-    or expired key, or one whose owner is inactive: 401 too."""
+    or expired key, or one whose owner is inactive: 401 too (429 once the client gave too
+    many wrong keys: `FailedKeys`)."""
 
     keyword = "Api-Key"
 
@@ -78,10 +130,11 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw_key = raw_key.strip()
         prefix = keys.split(raw_key)
         if prefix is None:
-            raise exceptions.AuthenticationFailed("Malformed API key: expected Api-Key <prefix>.<secret>.")
+            failed_keys.refuse(request, "Malformed API key: expected Api-Key <prefix>.<secret>.")
         at = keys.now()
         remembered = keys.remembered(prefix)
         if remembered is None:
+            failed_keys.refuse_if_over(request)  # a guesser's next key costs no query
             revision = keys.revision()  # read before the row, so a change in between is seen later
             record = keys.load(prefix)
             keys.remember(prefix, revision, record)
@@ -94,7 +147,7 @@ class ApiKeyAuthentication(BaseAuthentication):
                     revision, record = current, keys.load(prefix)
                     keys.remember(prefix, revision, record)
         if record is None or not record.accepts(raw_key, at):
-            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+            failed_keys.refuse(request, "Invalid, revoked or expired API key.")
 
         live.listener.ensure()
         view = request.parser_context.get("view") if request.parser_context else None

@@ -7,8 +7,9 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
+from psycopg import errors as pg_errors
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -35,9 +36,13 @@ class Conflict(exceptions.APIException):
 
 
 class Unavailable(exceptions.APIException):
+    """The cache or the database cannot be reached: the caller applies the feature's
+    fallback and asks again after `Retry-After` seconds."""
+
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Entitle cannot answer right now; apply the feature's fallback and retry."
     default_code = "service_unavailable"
+    wait = 5  # DRF's handler sends it as Retry-After
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -60,6 +65,9 @@ def from_django_validation(error: DjangoValidationError) -> exceptions.APIExcept
     return BadRequest(" ".join(error.messages))
 
 
+_DATABASE_DOWN = (OperationalError, InterfaceError, pg_errors.OperationalError, pg_errors.InterfaceError)
+
+
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, ChangeReasonRequired):
         return ChangeReasonMissing(str(exc) or None)
@@ -79,6 +87,12 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         # Checks, keys and throttling need the cache: say so, so applications use their fallback.
         return Unavailable()
+    if isinstance(exc, _DATABASE_DOWN):
+        if isinstance(exc.__cause__ or exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure):
+            # A deadlock or serialization failure with a concurrent write: the write may be retried.
+            return Conflict("The change conflicts with another one made at the same time; retry.")
+        # The database cannot be reached (down, restarting, out of connections).
+        return Unavailable()
     return exc
 
 
@@ -90,6 +104,6 @@ def exception_handler(exc: Exception, context: dict):
         return None
     if isinstance(exc, exceptions.APIException) and not isinstance(exc.detail, dict | list):
         response.data = {"detail": str(exc.detail), "code": getattr(exc.detail, "code", exc.default_code)}
-    if isinstance(exc, exceptions.Throttled):
+    if type(exc) is exceptions.Throttled:  # a key's rate (the wrong-keys one says so itself)
         response.data["detail"] = "Too many requests for this key; retry after the Retry-After seconds."
     return response

@@ -63,20 +63,32 @@ class StrictIntegerField(serializers.IntegerField):
         return data
 
 
-class StrictDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 text; a time without offset is read as UTC. Years outside 1–9999 (after
-    conversion to UTC) are refused rather than overflowing."""
+LATEST_DATE = datetime(9000, 1, 1, tzinfo=UTC)
 
-    default_error_messages = {"out_of_range": "The date is out of range."}
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 text; a time without offset is read as UTC.
+
+    Dates from 9000-01-01 00:00 UTC on are refused (400): a date near the calendar's end
+    (9999-12-31) overflows as soon as anything is added to it (a plan's grace days, the
+    rounding of an epoch), and an answer built from it could not be written. Seven thousand
+    years is "for good" for any subscription; an empty date says so plainly."""
+
+    default_error_messages = {
+        "out_of_range": "The date is out of range.",
+        "too_late": "Dates must be before 9000-01-01 00:00 UTC; leave the date empty for no end.",
+    }
 
     def to_internal_value(self, value):
         if not isinstance(value, str):
             self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]")
         try:
-            parsed = super().to_internal_value(value)
-            return parsed.astimezone(UTC)
+            parsed = super().to_internal_value(value).astimezone(UTC)
         except (OverflowError, ValueError):
             self.fail("out_of_range")
+        if parsed >= LATEST_DATE:
+            self.fail("too_late")
+        return parsed
 
     def enforce_timezone(self, value: datetime) -> datetime:
         if timezone.is_naive(value):

@@ -67,31 +67,45 @@ def _sha512_digest(hashed_key: str) -> bytes | None:
         return None
 
 
+MAX_REMEMBERED_BAD = 1_000
+
+# Good keys and known-bad prefixes are remembered apart: a flood of made-up keys fills only
+# the second, and never pushes a key in use out of the first (it would cost a query again).
 _remembered: OrderedDict[str, tuple[int, KeyRecord | None]] = OrderedDict()
+_remembered_bad: OrderedDict[str, tuple[int, KeyRecord | None]] = OrderedDict()
 _lock = threading.Lock()
 
 
 def remembered(prefix: str) -> tuple[int, KeyRecord | None] | None:
     """(revision, record) this process holds for `prefix`; a None record is a known-bad prefix."""
     with _lock:
-        entry = _remembered.get(prefix)
-        if entry is not None:
-            _remembered.move_to_end(prefix)
-        return entry
+        for known in (_remembered, _remembered_bad):
+            entry = known.get(prefix)
+            if entry is not None:
+                known.move_to_end(prefix)
+                return entry
+        return None
 
 
 def remember(prefix: str, revision: int, record: KeyRecord | None) -> None:
     with _lock:
-        _remembered[prefix] = (revision, record)
-        _remembered.move_to_end(prefix)
-        while len(_remembered) > MAX_REMEMBERED:
-            _remembered.popitem(last=False)
+        known, other, limit = (
+            (_remembered, _remembered_bad, MAX_REMEMBERED)
+            if record is not None
+            else (_remembered_bad, _remembered, MAX_REMEMBERED_BAD)
+        )
+        other.pop(prefix, None)
+        known[prefix] = (revision, record)
+        known.move_to_end(prefix)
+        while len(known) > limit:
+            known.popitem(last=False)
 
 
 def forget_all() -> None:
     """Drop what this process remembers (tests; never needed for correctness)."""
     with _lock:
         _remembered.clear()
+        _remembered_bad.clear()
 
 
 def load(prefix: str) -> KeyRecord | None:

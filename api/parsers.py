@@ -1,4 +1,5 @@
-"""JSON bodies, parsed by orjson, with the size limit checked before anything is read."""
+"""JSON bodies, parsed by orjson, with the size limit checked before anything is read, and
+numbers outside the signed 64-bit range refused wherever they are in the body."""
 
 from __future__ import annotations
 
@@ -9,9 +10,34 @@ from rest_framework.parsers import BaseParser, get_encoding
 
 from api.exceptions import RequestTooLarge
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def out_of_range_number(data: object) -> str | None:
+    """Where (e.g. `traits.n`, `rules[0]`) the first number outside the signed 64-bit range
+    is in `data`, or None.
+
+    orjson reads such an integer as a float, PostgreSQL's jsonb keeps all its digits, and the
+    row then reads back as an integer no 64-bit renderer can write: every later read of it
+    would fail. Floats as large are refused too (jsonb writes 1e300 back as 301 digits)."""
+    stack: list[tuple[object, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            if not (INT64_MIN <= value <= INT64_MAX) or (isinstance(value, float) and abs(value) >= 2**63):
+                return where or "the body"
+        elif isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return None
+
 
 class OrjsonParser(BaseParser):
-    """`application/json`; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413."""
+    """`application/json`; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413, a
+    number outside the signed 64-bit range with 400 (`parse_error`, naming where it is)."""
 
     media_type = "application/json"
 
@@ -36,6 +62,13 @@ class OrjsonParser(BaseParser):
             except UnicodeDecodeError as error:
                 raise ParseError(f"The body is not valid {encoding}.") from error
         try:
-            return orjson.loads(data)
+            parsed = orjson.loads(data)
         except orjson.JSONDecodeError as error:
             raise ParseError(f"The body is not valid JSON: {error}.") from error
+        where = out_of_range_number(parsed)
+        if where is not None:
+            raise ParseError(
+                f"Numbers must lie within the signed 64-bit range ({INT64_MIN} to {INT64_MAX}): "
+                f"see {where[:200]}."
+            )
+        return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import orjson
@@ -20,7 +21,12 @@ def _default(value):
 
 
 def dumps(data) -> bytes:
-    return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    """orjson's bytes; the standard library's for what orjson cannot write (an integer beyond
+    64 bits, stored before the API refused them), so such a row can still be read and mended."""
+    try:
+        return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class OrjsonRenderer(BaseRenderer):

@@ -53,6 +53,9 @@ def snapshot_key(external_id: str) -> str:
     return f"snap:{id_part(external_id)}"
 
 
+_LAST_EPOCH = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, as DRF writes times."""
     if moment is None:
@@ -140,7 +143,11 @@ class Snapshot:
         return len(self.body) + len(self.archived) + 3 * len(self.spans) + 400
 
     def valid_until_iso(self) -> str | None:
-        return None if self.valid_until is None else iso(datetime.fromtimestamp(self.valid_until, tz=UTC))
+        if self.valid_until is None:
+            return None
+        # A float epoch of year 9999's last microsecond rounds up into year 10000: such a date
+        # (stored before the API refused dates so far ahead) is written as year 9999's last second.
+        return iso(datetime.fromtimestamp(min(self.valid_until, _LAST_EPOCH), tz=UTC))
 
     def dumps(self) -> bytes:
         """Header line, then the two JSON objects as they are: loading needs no re-encoding."""

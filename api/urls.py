@@ -3,7 +3,7 @@ URL names are stable: scheduled changes replay stored writes through these views
 (`audit.scheduling`)."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.views import UnknownPathView
 from subscriptions.api.urls import check_urlpatterns
@@ -21,6 +21,8 @@ v1 = [
 urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    re_path(r"^.*$", UnknownPathView.as_view(), name="unknown"),
+    # The split view serves Swagger UI's start-up script as a file, as the CSP asks.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Any character, line breaks (%0A) included: such a path is unknown too, and answered in JSON.
+    re_path(r"^[\s\S]*$", UnknownPathView.as_view(), name="unknown"),
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models
 from rest_framework.exceptions import NotFound
 
 
@@ -42,13 +42,39 @@ def locked(
 ) -> tuple[Any, dict[str, Any] | None]:
     """The row a PUT or PATCH writes to, locked until the transaction ends, with its stored
     values (for `is_noop`). (None, None) when a PUT will create it; a PATCH of a row that does
-    not exist is a 404 saying `missing`."""
+    not exist is a 404 saying `missing`.
+
+    Writes of one row may race (a billing sync retrying, several workers): with no row to
+    lock yet, the lookup takes a transaction-long advisory lock on it first (PostgreSQL), so
+    of two PUTs creating the same object one creates it and the other then finds and
+    replaces it, instead of both creating and one failing on the unique key."""
     row = queryset.select_for_update().filter(**lookup).first()
+    if row is None and _lock_lookup(queryset, lookup):
+        row = queryset.select_for_update().filter(**lookup).first()
     if row is None:
         if partial:
             raise NotFound(missing)
         return None, None
     return row, stored_values(row)
+
+
+def _lock_lookup(queryset: models.QuerySet, lookup: dict[str, Any]) -> bool:
+    name = "|".join(f"{key}={value}" for key, value in sorted(lookup.items()))
+    return advisory_lock(scope=queryset.model._meta.label, name=name, using=queryset.db)
+
+
+def advisory_lock(*, scope: str, name: str, using: str = "default") -> bool:
+    """Take PostgreSQL's advisory lock named by `scope` and `name` until the transaction
+    ends (call it inside one); False on a database without them (SQLite serialises writes)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+            [scope, name.replace("\x00", "")],
+        )
+    return True
 
 
 def assign(instance: models.Model, values: dict[str, Any]) -> None:

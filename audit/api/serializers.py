@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from api.fields import StrictDateTimeField
 from audit.models import ScheduledChange
 from audit.scheduling import WRITE_METHODS, check_request_shape
 
@@ -16,7 +17,7 @@ class StoredRequest(serializers.Serializer):
 
 
 class ScheduledChangeIn(serializers.Serializer):
-    effective_at = serializers.DateTimeField()
+    effective_at = StrictDateTimeField(help_text="When to apply it; before 9000-01-01 UTC.")
     request = StoredRequest()
 
     def validate(self, attrs):

@@ -4,6 +4,8 @@ transaction; a PUT that changes nothing only checks the permission."""
 
 from __future__ import annotations
 
+import json
+
 import orjson
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
@@ -42,10 +44,20 @@ def _customers(field: str, external_ids: list[str]) -> list[Customer]:
     return [found[external_id] for external_id in dict.fromkeys(external_ids)]
 
 
+def _canonical(value) -> bytes:
+    """A condition's value as canonical JSON; the standard library writes what orjson cannot
+    (an integer beyond 64 bits stored before the API refused them), so such a rule can be
+    replaced."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _signature(rules) -> list[tuple]:
     """Rules as comparable data: (rule number, attribute, op, value as canonical JSON)."""
     return sorted(
-        (number, c["attribute"], c["op"], orjson.dumps(c["value"], option=orjson.OPT_SORT_KEYS))
+        (number, c["attribute"], c["op"], _canonical(c["value"]))
         for number, conditions in enumerate(rules, start=1)
         for c in conditions
     )

@@ -18,7 +18,7 @@ from api import snapshots
 from api.checks import CheckView
 from api.schema import body_example, path_parameter
 from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, locked
+from api.writes import advisory_lock, assign, is_noop, locked
 from catalog.models import Feature, Item
 from subscriptions import permissions, services
 from subscriptions.api.serializers import (
@@ -53,7 +53,8 @@ BIGINT_MAX = 2**63 - 1
 
 
 def _customer(external_id: str) -> Customer:
-    customer = Customer.objects.filter(external_id=external_id).first()
+    # An id with a NUL character (%00 in the path) can be no stored id: PostgreSQL refuses to compare one.
+    customer = None if "\x00" in external_id else Customer.objects.filter(external_id=external_id).first()
     if customer is None:
         raise NotFound(f"No customer {external_id}.")
     return customer
@@ -64,7 +65,7 @@ def _subscriptions():
 
 
 def _subscription(external_id: str) -> Subscription:
-    subscription = _subscriptions().filter(external_id=external_id).first()
+    subscription = None if "\x00" in external_id else _subscriptions().filter(external_id=external_id).first()
     if subscription is None:
         raise NotFound(f"No subscription {external_id}.")
     return subscription
@@ -72,7 +73,11 @@ def _subscription(external_id: str) -> Subscription:
 
 def _subscription_row(external_id: str) -> Subscription:
     """The subscription alone (for its overrides), or 404."""
-    subscription = Subscription.objects.select_related("customer").filter(external_id=external_id).first()
+    subscription = (
+        None
+        if "\x00" in external_id
+        else Subscription.objects.select_related("customer").filter(external_id=external_id).first()
+    )
     if subscription is None:
         raise NotFound(f"No subscription {external_id}.")
     return subscription
@@ -393,14 +398,19 @@ class SubscriptionOverridesView(ApiListView, ApiView):
         if feature is None:
             raise ValidationError({"feature": [f"Unknown feature {data['feature']}."]})
         window = {"valid_from": data["valid_from"], "valid_until": data["valid_until"]}
-        if data["effect"] == Override.Effect.REVOKE:
-            override = services.override_revoke(
-                subscription=subscription, feature=feature, **window, **self.who()
-            )
-        else:
-            override = services.override_grant(
-                subscription=subscription, feature=feature, value=data["value"], **window, **self.who()
-            )
+        who = self.who()
+        with transaction.atomic():
+            # Overlapping overrides are refused by the service's check, which reads before it
+            # writes: concurrent POSTs for one subscription and feature take turns here.
+            advisory_lock(scope="override", name=f"{subscription.pk}:{feature.pk}")
+            if data["effect"] == Override.Effect.REVOKE:
+                override = services.override_revoke(
+                    subscription=subscription, feature=feature, **window, **who
+                )
+            else:
+                override = services.override_grant(
+                    subscription=subscription, feature=feature, value=data["value"], **window, **who
+                )
         return Response(OverrideOut(_overrides().get(pk=override.pk)).data, status=status.HTTP_201_CREATED)
 
 

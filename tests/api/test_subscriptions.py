@@ -207,7 +207,7 @@ def test_override__revoke__turns_the_feature_off(demo, api, reader):
 @pytest.mark.parametrize(
     "body",
     [
-        {"feature": "max-members", "value": 7},
+        {"feature": "max-members", "value": "lots"},
         {"feature": "nope", "value": True},
         {"feature": "data-export", "effect": "revoke", "value": True},
         {
@@ -221,7 +221,7 @@ def test_override__revoke__turns_the_feature_off(demo, api, reader):
         {"value": True},
     ],
     ids=[
-        "value-not-a-level",
+        "value-not-of-the-kind",
         "unknown-feature",
         "revoke-with-value",
         "window-backwards",
