@@ -6,21 +6,36 @@ from __future__ import annotations
 import csv
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html, urlize
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
+from django.utils.text import capfirst
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.contrib.filters.admin import RangeDateTimeFilter, RelatedDropdownFilter, TextFilter
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from audit.admin_base import AuditedModelAdmin, reason_action
+from audit.admin_base import (
+    REASON_FIELD,
+    SYSTEM_USER,
+    AuditedModelAdmin,
+    AuditedModelForm,
+    customer_entries,
+    display_changes,
+    linked_reason,
+    reason_action,
+    reason_field,
+    tracked_content_types,
+)
+from audit.context import change_context
 from audit.models import AuditEntry, ScheduledChange
+from audit.records import record_change
 from audit.scheduling import cancel_change
 from config.admin import CountLimitedChangelist
 
@@ -30,13 +45,71 @@ class _Echo:
         return value
 
 
-def linked_reason(reason: str) -> str:
-    """The reason, escaped, with its links made clickable (tickets, documents)."""
-    return mark_safe(urlize(reason, nofollow=True, autoescape=True))  # urlize escaped everything else
-
-
 def render_changes(entry: AuditEntry) -> str:
-    return render_to_string("admin/audit/changes.html", {"changes": entry.changes})
+    return render_to_string("admin/audit/changes.html", {"changes": display_changes(entry.changes)})
+
+
+class UserFilter(RelatedDropdownFilter):
+    """Who made the change, as a searchable drop-down: the staff list, by username."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "user"
+
+    def field_choices(self, field, request, model_admin):
+        return [(user.pk, user.get_username()) for user in User.objects.order_by("username").only("username")]
+
+
+class ModelFilter(RelatedDropdownFilter):
+    """The kind of object changed, among the models that keep a history (not every content type
+    Django knows: sessions, permissions, log entries...)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "model"
+
+    def field_choices(self, field, request, model_admin):
+        return [
+            (content_type.pk, capfirst(content_type.model_class()._meta.verbose_name))
+            for content_type in tracked_content_types()
+        ]
+
+
+class CustomerFilter(TextFilter):
+    """Everything about one customer, by its external id: the customer, its subscriptions, their
+    add-ons and overrides, including ones deleted since (found through their history)."""
+
+    title = "customer (external id)"
+    parameter_name = "customer"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        return customer_entries(queryset, external_id=value) if value else queryset
+
+
+class AuditChangeList(ChangeList):
+    """The audit log's page, which also says which subscription each add-on row belongs to, in
+    one query for the page (an add-on's own name, "2 × extra-seats", does not say it)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        from subscriptions.models import SubscriptionAddon
+
+        addon_type = ContentType.objects.get_for_model(SubscriptionAddon)
+        addon_ids = {e.object_id for e in self.result_list if e.content_type_id == addon_type.pk}
+        if not addon_ids:
+            return
+        rows = (
+            SubscriptionAddon.history.model.objects.filter(id__in=addon_ids)
+            .order_by("id", "-history_date")
+            .values_list("id", "subscription__external_id")
+        )
+        subscriptions: dict[str, str] = {}
+        for addon_id, external_id in rows:
+            subscriptions.setdefault(str(addon_id), external_id)
+        for entry in self.result_list:
+            if entry.content_type_id == addon_type.pk:
+                entry.subscription_external_id = subscriptions.get(entry.object_id)
 
 
 @admin.register(AuditEntry)
@@ -48,16 +121,23 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
 
     list_display = [
         "history_date",
-        "user",
+        "who",
         "source",
-        "content_type",
+        "kind",
         "object_link",
         "action",
         "reason_html",
         "changes_html",
         "same_request",
     ]
-    list_filter = [("history_date", RangeDateTimeFilter), "source", "action", "content_type", "user"]
+    list_filter = [
+        ("user", UserFilter),
+        ("content_type", ModelFilter),
+        CustomerFilter,
+        ("history_date", RangeDateTimeFilter),
+        "source",
+        "action",
+    ]
     list_filter_submit = True
     search_fields = ["reason", "object_repr"]
     list_select_related = ["user", "content_type"]
@@ -75,6 +155,9 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_changelist(self, request, **kwargs):
+        return AuditChangeList
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         request_id = request.GET.get("request_id")
@@ -83,6 +166,15 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
     def lookup_allowed(self, lookup, value, request=None):
         return lookup in {"request_id", "object_id"} or super().lookup_allowed(lookup, value, request)
 
+    @admin.display(description="User", ordering="user__username")
+    def who(self, entry):
+        return entry.user.get_username() if entry.user else SYSTEM_USER
+
+    @admin.display(description="Model", ordering="content_type")
+    def kind(self, entry):
+        model = entry.content_type.model_class()
+        return capfirst(model._meta.verbose_name) if model else entry.content_type.model
+
     @admin.display(description="Object")
     def object_link(self, entry):
         try:
@@ -90,13 +182,19 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
                 f"admin:{entry.content_type.app_label}_{entry.content_type.model}_change",
                 args=[entry.object_id],
             )
+            shown = format_html('<a href="{}">{}</a>', url, entry.object_repr)
         except Exception:  # the model has no admin page of its own (e.g. a list entry)
-            return entry.object_repr
-        return format_html('<a href="{}">{}</a>', url, entry.object_repr)
+            shown = entry.object_repr
+        subscription = getattr(entry, "subscription_external_id", None)
+        if subscription:
+            return format_html('{} <span class="text-font-subtle-light">on {}</span>', shown, subscription)
+        return shown
 
     @admin.display(description="Reason")
     def reason_html(self, entry):
-        return format_html("<span data-testid='reason'>{}</span>", linked_reason(entry.reason))
+        return format_html(
+            "<span data-testid='reason' class='break-words'>{}</span>", linked_reason(entry.reason)
+        )
 
     @admin.display(description="What changed")
     def changes_html(self, entry):
@@ -143,7 +241,7 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
                 yield writer.writerow(
                     [
                         e.history_date.isoformat(),
-                        e.user.username if e.user else "system",
+                        e.user.username if e.user else SYSTEM_USER,
                         e.source,
                         f"{e.content_type.app_label}.{e.content_type.model}",
                         e.object_id,
@@ -165,11 +263,47 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
+class StaffUserChangeForm(UserChangeForm):
+    change_reason = reason_field()
+    clean_change_reason = AuditedModelForm.clean_change_reason
+
+
+class StaffUserCreationForm(UserCreationForm):
+    change_reason = reason_field()
+    clean_change_reason = AuditedModelForm.clean_change_reason
+
+
+# What a staff account may do, beside its roles (recorded by audit.records): old → new.
+ACCOUNT_POWERS = ("is_active", "is_staff", "is_superuser")
+
+
 @admin.register(User)
 class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
-    form = UserChangeForm
-    add_form = UserCreationForm
+    """Staff accounts. Who may do what changes here, so every save asks why and is written to
+    the audit log: roles joined or left, and the active, staff and superuser flags."""
+
+    form = StaffUserChangeForm
+    add_form = StaffUserCreationForm
     change_password_form = AdminPasswordChangeForm
+
+    def get_fieldsets(self, request, obj=None):
+        return [*super().get_fieldsets(request, obj), ("Why", {"fields": [REASON_FIELD]})]
+
+    def save_model(self, request, obj, form, change):
+        before = {name: form.initial.get(name) for name in ACCOUNT_POWERS} if change else {}
+        with change_context(actor=request.user, reason=form.cleaned_data[REASON_FIELD], source="admin"):
+            super().save_model(request, obj, form, change)
+            changes = [
+                {"field": name, "old": before.get(name), "new": getattr(obj, name)}
+                for name in ACCOUNT_POWERS
+                if not change or before.get(name) != getattr(obj, name)
+            ]
+            if changes:
+                record_change(obj, action="~" if change else "+", changes=changes)
+
+    def save_related(self, request, form, formsets, change):
+        with change_context(actor=request.user, reason=form.cleaned_data[REASON_FIELD], source="admin"):
+            super().save_related(request, form, formsets, change)
 
 
 @admin.register(Group)

@@ -36,7 +36,8 @@ class AuditEntry(models.Model):
     object_repr = models.CharField(max_length=200)
     action = models.CharField(max_length=1, choices=Action.choices)
     changes = models.JSONField(default=list)  # [{"field": ..., "old": ..., "new": ...}]
-    history_id = models.BigIntegerField()
+    # The history row this entry mirrors; none for things without a history table (audit.records).
+    history_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-history_date", "-id"]

@@ -185,11 +185,13 @@ def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]
     if last:
         from django.contrib.auth.models import Group, User
 
+        from audit.context import change_context
         from catalog.roles import ROLE_SALES
 
         admin = User.objects.get(username="bench")
         sales, _ = User.objects.get_or_create(username="bench-sales", defaults={"is_staff": True})
-        sales.groups.add(Group.objects.get(name=ROLE_SALES))
+        with change_context(actor=admin, reason="Benchmark: a Sales user", source="shell"):
+            sales.groups.add(Group.objects.get(name=ROLE_SALES))
         say("  admin changelists")
         phase["admin"] = {
             "superuser": measure.admin_changelists(admin),

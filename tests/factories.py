@@ -197,7 +197,8 @@ class UserFactory(DjangoModelFactory):
     @factory.post_generation
     def groups(obj, create, extracted, **kwargs):
         if create and extracted:
-            obj.groups.set(g if isinstance(g, Group) else Group.objects.get(name=g) for g in extracted)
+            with change_context(actor=None, reason="Test data: roles", source="shell"):
+                obj.groups.set(g if isinstance(g, Group) else Group.objects.get(name=g) for g in extracted)
 
 
 class SuperuserFactory(UserFactory):

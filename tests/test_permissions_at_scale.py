@@ -8,6 +8,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.urls import reverse
 
+from audit.context import change_context
+
 
 def _bulk_rows(table_sql: str) -> None:
     """Test data straight into the tables: 10k rows in one statement (no history needed for
@@ -19,7 +21,8 @@ def _bulk_rows(table_sql: str) -> None:
 @pytest.fixture
 def product_user(db):
     user = User.objects.create_user("pm", is_staff=True)
-    user.groups.add(Group.objects.get(name="Product"))
+    with change_context(actor=None, reason="Test data: roles", source="shell"):
+        user.groups.add(Group.objects.get(name="Product"))
     return user
 
 

@@ -99,9 +99,9 @@ def _scenario() -> list[tuple[str, str, str, dict]]:
 def scheduled(demo):
     """The scenario's changes, due now, after a customer was deleted and a salesman left."""
     leaver = User.objects.create_user("leaver", is_active=False)
-    leaver.groups.add(Group.objects.get(name=ROLE_SALES))
     reason = "Test setup"
     with change_context(actor=None, reason=reason, source="shell"):
+        leaver.groups.add(Group.objects.get(name=ROLE_SALES))
         gone = Customer(external_id="gone", name="Gone")
         gone.save()
     delete_audited(gone, actor=None, reason=reason, source="shell")

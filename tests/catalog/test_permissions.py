@@ -17,6 +17,8 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
+WHY_ROLES = {"actor": None, "reason": "Test: a role changes hands", "source": "shell"}
+
 FEATURES = reverse("admin:catalog_feature_changelist")
 SEGMENTS = reverse("admin:segments_segment_changelist")
 
@@ -79,12 +81,12 @@ def test_group_membership__joined_then_left__seen_on_the_next_request(
     )
     assert title(client, FEATURES) == "Select feature to view"
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), change_context(**WHY_ROLES):
         sales.groups.add(editors)
 
     assert title(client, FEATURES) == "Select feature to change"
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), change_context(**WHY_ROLES):
         editors.user_set.remove(sales)
 
     assert title(client, FEATURES) == "Select feature to view"
