@@ -10,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from toolkit.bounds import LATEST_DATE, TOO_LATE
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -63,9 +65,6 @@ class StrictIntegerField(serializers.IntegerField):
         return data
 
 
-LATEST_DATE = datetime(9000, 1, 1, tzinfo=UTC)
-
-
 class StrictDateTimeField(serializers.DateTimeField):
     """An ISO 8601 text; a time without offset is read as UTC.
 
@@ -76,7 +75,7 @@ class StrictDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {
         "out_of_range": "The date is out of range.",
-        "too_late": "Dates must be before 9000-01-01 00:00 UTC; leave the date empty for no end.",
+        "too_late": TOO_LATE,
     }
 
     def to_internal_value(self, value):

@@ -9,30 +9,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, get_encoding
 
 from api.exceptions import RequestTooLarge
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def out_of_range_number(data: object) -> str | None:
-    """Where (e.g. `traits.n`, `rules[0]`) the first number outside the signed 64-bit range
-    is in `data`, or None.
-
-    orjson reads such an integer as a float, PostgreSQL's jsonb keeps all its digits, and the
-    row then reads back as an integer no 64-bit renderer can write: every later read of it
-    would fail. Floats as large are refused too (jsonb writes 1e300 back as 301 digits)."""
-    stack: list[tuple[object, str]] = [(data, "")]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            if not (INT64_MIN <= value <= INT64_MAX) or (isinstance(value, float) and abs(value) >= 2**63):
-                return where or "the body"
-        elif isinstance(value, dict):
-            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
-    return None
+from toolkit.bounds import INT64_MAX, INT64_MIN, out_of_range_number
 
 
 class OrjsonParser(BaseParser):

@@ -91,4 +91,4 @@ class ScheduledChange(TrackedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path} at {self.effective_at:%Y-%m-%d %H:%M}"
+        return f"{self.method} {self.path} at {self.effective_at:%Y-%m-%d %H:%M} UTC"

@@ -142,6 +142,7 @@ class SegmentUserPermission(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "segment permission for a user"
+        verbose_name_plural = "segment permissions for users"
 
 
 class SegmentGroupPermission(GroupObjectPermissionBase):
@@ -156,3 +157,4 @@ class SegmentGroupPermission(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "segment permission for a group"
+        verbose_name_plural = "segment permissions for groups"

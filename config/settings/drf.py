@@ -23,6 +23,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # Requests per minute and per key, unless the key sets its own `rate_limit`.
 API_RATE_PER_MINUTE = env.integer("API_RATE_PER_MINUTE", 60_000)
+# Wrong API keys one client (IP) may send a minute before it is answered 429 (api.authentication).
+# Behind proxies, set REST_FRAMEWORK["NUM_PROXIES"], or every client shares the proxy's address.
+API_AUTH_FAILURES_PER_MINUTE = env.integer("API_AUTH_FAILURES_PER_MINUTE", 30)
 # Memory each web process gives resolved answers (an LRU in front of the shared cache);
 # API_SNAPSHOTS_IN_MEMORY=false serves every check from Redis (the benchmark's Redis tier).
 API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 128)
@@ -37,7 +40,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Entitle API",
     "DESCRIPTION": (
         "Entitlement checks for applications and catalog writes for billing sync.\n\n"
-        "Authenticate with `Authorization: Api-Key <key>`. Every write needs a `X-Change-Reason` "
+        "Authenticate with `Authorization: Api-Key <key>`. Every write needs an `X-Change-Reason` "
         'header, recorded in history. Errors are `{"detail": ..., "code": ...}`, or DRF\'s '
         "field errors for an invalid body. Times are ISO 8601 in UTC."
     ),
