@@ -15,11 +15,17 @@ from unfold.admin import TabularInline
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from audit.admin_base import REASON_FIELD, AuditedModelAdmin, AuditedModelForm, reason_field
+from audit.admin_base import (
+    REASON_FIELD,
+    SCHEDULE_FIELD,
+    AuditedModelAdmin,
+    AuditedModelForm,
+    reason_field,
+)
 from audit.context import normalize_reason
 from audit.imports import AuditedImportExportMixin
 from catalog import permissions, services
-from catalog.forms import LevelsField, ValueField
+from catalog.forms import FeatureValueFormMixin, LevelsField, MarketsField, ValueField
 from catalog.models import Entitlement, Feature, FeatureGroupPermission, FeatureUserPermission, Item, Tag
 from catalog.resources import EntitlementResource, FeatureResource, ItemResource
 from catalog.values import display_value
@@ -30,13 +36,14 @@ from segments.models import TargetingRule
 
 class FeatureForm(AuditedModelForm):
     levels = LevelsField()
+    markets = MarketsField()
 
     class Meta:
         model = Feature
         fields = "__all__"
 
 
-class TargetingRuleForm(forms.ModelForm):
+class TargetingRuleForm(FeatureValueFormMixin, forms.ModelForm):
     value = ValueField(label="Value served")
 
     class Meta:
@@ -44,26 +51,42 @@ class TargetingRuleForm(forms.ModelForm):
         fields = ["position", "segment", "value"]
 
 
-class FeatureChildInline(TabularInline):
-    """An inline edited by whoever may change the parent feature (tags decide, per object)."""
+class CatalogInline(TabularInline):
+    """The catalog's and segments' tables: a row is labelled by its own cells, not by a title
+    line repeating them above."""
+
+    hide_title = True
+
+
+def inlines_for_page(request, obj, inlines):
+    """On an add page, only the tables the user may add rows to: an empty read-only table
+    there says nothing."""
+    if obj is not None:
+        return inlines
+    return [inline for inline in inlines if inline.has_add_permission(request, obj)]
+
+
+class FeatureChildInline(CatalogInline):
+    """An inline of a feature's targeting rules: edited by whoever may change them (tags
+    decide, per object), even without the right to change the feature's definition."""
 
     def has_add_permission(self, request, obj=None):
         return (
-            permissions.can_change_feature(request.user, obj)
+            permissions.can_change_feature_rules(request.user, obj)
             if obj
             else super().has_add_permission(request, obj)
         )
 
     def has_change_permission(self, request, obj=None):
         return (
-            permissions.can_change_feature(request.user, obj)
+            permissions.can_change_feature_rules(request.user, obj)
             if obj
             else super().has_change_permission(request, obj)
         )
 
     def has_delete_permission(self, request, obj=None):
         return (
-            permissions.can_change_feature(request.user, obj)
+            permissions.can_change_feature_rules(request.user, obj)
             if obj
             else super().has_delete_permission(request, obj)
         )
@@ -80,6 +103,23 @@ class TargetingRuleInline(FeatureChildInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("segment", "feature")
+
+
+# What a feature is, as opposed to its targeting rules (catalog.permissions).
+DEFINITION_FIELDS = [
+    "name",
+    "description",
+    "kind",
+    "status",
+    "tags",
+    "levels",
+    "min_value",
+    "max_value",
+    "allow_unlimited",
+    "markets",
+    "keep_when_delinquent",
+    "fallback",
+]
 
 
 @admin.register(Feature)
@@ -106,7 +146,7 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     search_fields = ["key", "name", "description"]
     inlines = [TargetingRuleInline]
     change_form_datasets = [FeatureReportingTab]  # the "Reporting" tab (reporting.admin)
-    filter_horizontal = ["tags"]
+    autocomplete_fields = ["tags"]  # a searchable box: fits the page, unlike two side-by-side lists
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "kind", "status", "tags"]}),
         ("Levels", {"fields": ["levels", "min_value", "max_value", "allow_unlimited"]}),
@@ -117,15 +157,31 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
         return super().get_queryset(request).prefetch_related("tags")
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not permissions.can_change_feature_definition(request.user, obj):
+            # Product: the targeting rules below are theirs, what the feature is is not.
+            return ["key", *DEFINITION_FIELDS]
         readonly = ["key"] if obj else []
         if not permissions.has(request.user, "catalog.change_tag"):
             readonly.append("tags")  # tags decide who may edit what: catalog admins move them
         return readonly
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not permissions.can_change_feature_definition(request.user, obj):
+            # Nothing of the feature itself to schedule: the rules below are saved now.
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != SCHEDULE_FIELD]})
+                for name, options in fieldsets
+            ]
+        return fieldsets
+
+    def get_inline_instances(self, request, obj=None):
+        return inlines_for_page(request, obj, super().get_inline_instances(request, obj))
+
     def has_change_permission(self, request, obj=None):
         if obj is None:
             return permissions.may_change_some_feature(request.user)
-        return permissions.can_change_feature(request.user, obj)
+        return permissions.can_change_feature_rules(request.user, obj)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, distinct = super().get_search_results(request, queryset, search_term)
@@ -143,6 +199,8 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
         return ", ".join(tag.key for tag in obj.tags.all())
 
     def save_object(self, request, obj, form, reason):
+        # Saved even when only its rules changed: the service then asks only for the right
+        # to edit the rules, and records nothing for the unchanged feature.
         services.feature_save(
             feature=obj,
             tags=form.cleaned_data.get("tags") if "tags" in form.cleaned_data else None,
@@ -164,7 +222,7 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
         segment_services.targeting_rule_delete(rule=obj, actor=request.user, reason=reason, source="admin")
 
 
-class EntitlementForm(forms.ModelForm):
+class EntitlementForm(FeatureValueFormMixin, forms.ModelForm):
     value = ValueField()
 
     class Meta:
@@ -172,7 +230,7 @@ class EntitlementForm(forms.ModelForm):
         fields = ["feature", "value"]
 
 
-class EntitlementInline(TabularInline):
+class EntitlementInline(CatalogInline):
     model = Entitlement
     form = EntitlementForm
     extra = 0
@@ -194,7 +252,8 @@ class SupersedeForm(forms.Form):
         required=False,
         max_length=200,
         widget=UnfoldAdminTextInputWidget,
-        help_text="Leave empty to keep the current name.",
+        help_text="Leave empty to name it after the current plan and the new key, e.g. "
+        "“Business (business-2027)”, so the two plans can be told apart.",
     )
     change_reason = reason_field()
 
@@ -229,6 +288,9 @@ class ItemAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(entitlement_total=Count("entitlements"))
+
+    def get_inline_instances(self, request, obj=None):
+        return inlines_for_page(request, obj, super().get_inline_instances(request, obj))
 
     @admin.display(description="Features", ordering="entitlement_total")
     def entitlement_count(self, obj):
@@ -309,7 +371,7 @@ class ItemAdmin(AuditedImportExportMixin, AuditedModelAdmin):
         services.entitlement_remove(entitlement=obj, actor=request.user, reason=reason, source="admin")
 
 
-class EntitlementAdminForm(AuditedModelForm):
+class EntitlementAdminForm(FeatureValueFormMixin, AuditedModelForm):
     value = ValueField()
 
     class Meta:

@@ -7,9 +7,84 @@ import json
 
 from django import forms
 from django.core.exceptions import ValidationError
-from unfold.widgets import UnfoldAdminTextInputWidget
+from django_countries import countries
+from unfold.widgets import UnfoldAdminSelect2MultipleWidget, UnfoldAdminTextInputWidget
 
 from catalog.values import display_value
+
+
+class SearchableMultipleSelect(UnfoldAdminSelect2MultipleWidget):
+    """unfold's select2 box for several choices, searched in the page's own options. (unfold
+    also gives it Django's `admin-autocomplete` class, which makes Django's script ask the
+    server for options instead, and find none.)"""
+
+    def __init__(self, attrs=None, choices=()):
+        super().__init__(attrs, choices)
+        self.attrs["class"] = " ".join(c for c in self.attrs["class"].split() if c != "admin-autocomplete")
+
+
+class MarketsField(forms.TypedMultipleChoiceField):
+    """A feature's markets: several countries picked in a searchable list; none means
+    everywhere. (unfold draws a multiple country field as a single select by default, which
+    could never be saved.)"""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("choices", lambda: list(countries))
+        kwargs.setdefault("required", False)
+        widget = SearchableMultipleSelect(attrs={"data-placeholder": "Everywhere"})
+        kwargs.setdefault("widget", widget)
+        kwargs.setdefault(
+            "help_text",
+            "Countries where the feature may be offered: type to search, pick as many as needed. "
+            "Leave empty to offer it everywhere.",
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        # The model hands over its countries (a list-like object whose text is their names):
+        # the select box needs their codes to show them chosen.
+        if value is None or isinstance(value, str):
+            return value
+        return [getattr(country, "code", country) for country in value]
+
+
+def value_hint(feature) -> str:
+    """What value fits `feature`, as a sentence for a form that was left empty."""
+    if feature.kind == "switch":
+        return f"{feature.key} is a switch: type on."
+    if feature.kind == "quantity":
+        levels = ", ".join(str(level) for level in feature.levels or [])
+        extra = ", or unlimited" if feature.allow_unlimited else ""
+        return f"Choose a level of {feature.key}: {levels}{extra}."
+    if feature.kind == "range":
+        return f"Give {feature.key} a whole number from {feature.min_value} to {feature.max_value}."
+    return f"Choose a level of {feature.key}: {', '.join(str(level) for level in feature.levels or [])}."
+
+
+class FeatureValueFormMixin:
+    """For forms with a `value` of a feature: an empty value is answered with what would fit
+    (not with the model's "None is not a level"), and the model's own check of the value is
+    not run on nothing."""
+
+    def feature_for_value(self):
+        feature = self.cleaned_data.get("feature") if "feature" in self.fields else None
+        if feature is None and getattr(self.instance, "feature_id", None):
+            feature = self.instance.feature
+        return feature
+
+    def clean(self):
+        cleaned = super().clean()
+        if "value" in self.fields and cleaned.get("value") in (None, ""):
+            feature = self.feature_for_value()
+            self.errors.pop("value", None)
+            cleaned.pop("value", None)
+            self.add_error("value", value_hint(feature) if feature else "Give a value.")
+        return cleaned
+
+    def _post_clean(self):
+        if self.has_error("value"):
+            return  # the model would only repeat, less clearly, that the value is missing
+        super()._post_clean()
 
 
 class ValueField(forms.CharField):

@@ -190,6 +190,8 @@ class Item(TrackedModel):
 
     class Meta:
         ordering = ["kind", "rank", "key"]
+        verbose_name = "plan, add-on or charge"
+        verbose_name_plural = "plans, add-ons and charges"
         constraints = [
             models.UniqueConstraint(
                 fields=["external_id"], condition=~Q(external_id=""), name="item_external_id_unique"

@@ -1,5 +1,5 @@
-"""Who may change the catalog and who may grant a feature (DESIGN §3). The only module, with
-its twin in segments/, that speaks to guardian.
+"""Who may change the catalog and who may grant a feature. The only module, with its twin in
+segments/, that speaks to guardian.
 
 A model permission held by a role (Catalog admins hold `catalog.change_feature`) covers every
 object; an object permission covers one feature. Tags hand object permissions to their
@@ -8,6 +8,16 @@ role does — `grant_feature` for a group that may create overrides (Sales, Supp
 `change_feature` for one that may edit targeting rules (Product), `change_segment` on tagged
 segments for one that may edit segment rules. One-off grants to a user or a group sit beside
 them and survive tag changes. `None` as the user means a system job, which is trusted.
+
+A feature has two parts with two different keepers:
+- its **definition** — name, description, kind, status, levels, bounds, unlimited, markets,
+  keep-when-delinquent, fallback and tags — is the catalog's: only the model permission
+  `catalog.change_feature` (Catalog admins) may change it (`can_change_feature_definition`);
+- its **targeting rules** may be edited by anyone holding `change_feature` on that feature,
+  by model permission or by object permission (`can_change_feature_rules`).
+So an object permission `change_feature`, from a tag or granted one-off, means "may edit this
+feature's targeting rules", never its definition. The services check both, so the admin, the
+API, imports and scheduled changes refuse a definition change alike.
 """
 
 from __future__ import annotations
@@ -210,9 +220,15 @@ def require_retag(user: User | None) -> None:
         raise PermissionDenied("Only catalog admins may change tags.")
 
 
-def can_change_feature(user: User | None, feature: Feature | None = None) -> bool:
-    """Edit a feature's definition and targeting rules."""
+def can_change_feature_rules(user: User | None, feature: Feature | None = None) -> bool:
+    """Edit a feature's targeting rules: the model permission, or the object permission on it."""
     return has(user, CHANGE_FEATURE, feature)
+
+
+def can_change_feature_definition(user: User | None, feature: Feature | None = None) -> bool:
+    """Edit what a feature is (every field and its tags): the model permission only, whatever
+    object permissions the user holds on `feature`."""
+    return has(user, CHANGE_FEATURE)
 
 
 def can_grant_feature(user: User | None, feature: Feature) -> bool:
@@ -220,9 +236,16 @@ def can_grant_feature(user: User | None, feature: Feature) -> bool:
     return has(user, GRANT_FEATURE, feature)
 
 
-def require_change_feature(user: User | None, feature: Feature) -> None:
-    if not can_change_feature(user, feature):
-        raise PermissionDenied(f"You may not change the feature {feature.key}.")
+def require_change_feature_rules(user: User | None, feature: Feature) -> None:
+    if not can_change_feature_rules(user, feature):
+        raise PermissionDenied(f"You may not change the targeting rules of {feature.key}.")
+
+
+def require_change_feature_definition(user: User | None, feature: Feature) -> None:
+    if not can_change_feature_definition(user, feature):
+        raise PermissionDenied(
+            f"You may change only the targeting rules of {feature.key}; its definition is for catalog admins."
+        )
 
 
 def require_add_feature(user: User | None) -> None:

@@ -140,10 +140,14 @@ class FeatureResource(ServiceResource):
         }
 
     def check(self, feature: Feature, changed: set[str]) -> None:
+        if "tags" in changed and (feature.pk or feature._import_tags):
+            permissions.require_retag(self.actor)  # the more telling refusal, when it applies
         if feature.pk is None:
             permissions.require_add_feature(self.actor)
         else:
-            permissions.require_change_feature(self.actor, feature)
+            # Every column of a feature row is its definition: catalog admins only (Product
+            # edits targeting rules, which this file does not carry).
+            permissions.require_change_feature_definition(self.actor, feature)
         if "tags" in changed and (feature.pk or feature._import_tags):
             permissions.require_retag(self.actor)
 

@@ -28,19 +28,48 @@ def feature_save(
     reason: str,
     source: str,
 ) -> Feature:
-    """Create or change a feature (its key never changes), and set its tags when given."""
+    """Create or change a feature (its key never changes), and set its tags when given. A
+    change to the definition needs the catalog's own permission; an unchanged feature needs
+    only the permission to edit its targeting rules (the page of its rules saves it too)."""
+    retag = tags is not None and (feature.pk is None or set(tags) != set(feature.tags.all()))
     if feature.pk is None:
         permissions.require_add_feature(actor)
+    elif retag or feature_definition_changes(feature):
+        permissions.require_change_feature_definition(actor, feature)
     else:
-        permissions.require_change_feature(actor, feature)
+        permissions.require_change_feature_rules(actor, feature)
     save_audited(feature, actor=actor, reason=reason, source=source)
-    if tags is not None and set(tags) != set(feature.tags.all()):
+    if retag and set(tags) != set(feature.tags.all()):
         permissions.require_retag(actor)
         with change_context(actor=actor, reason=reason, source=source):
             feature.tags.set(tags)
         permissions.sync_feature_permissions(feature, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
     return feature
+
+
+def feature_definition_changes(feature: Feature) -> list[str]:
+    """The fields of a loaded feature that differ from what it was loaded with (all of them
+    for a feature not loaded from the database)."""
+    loaded = getattr(feature, "_loaded_values", None)
+    fields = [field for field in feature._meta.concrete_fields if not field.primary_key]
+    if feature.pk is None or loaded is None:
+        return [field.name for field in fields]
+    return [
+        field.name
+        for field in fields
+        if not _stored_alike(field, loaded.get(field.attname), getattr(feature, field.attname))
+    ]
+
+
+def _stored_alike(field: models.Field, old: object, new: object) -> bool:
+    """A multiple country field loads as "GB,IE" but reads as a list of countries."""
+    if old == new:
+        return True
+    try:
+        return field.get_prep_value(old) == field.get_prep_value(new)
+    except (TypeError, ValueError):
+        return False
 
 
 @transaction.atomic
@@ -57,7 +86,9 @@ def item_supersede(
     *, item: Item, new_key: str, new_name: str = "", actor: User | None, reason: str, source: str
 ) -> Item:
     """Copy a plan with its entitlements to `new_key` and mark the old plan legacy, so its
-    subscribers keep exactly what they have while new ones get the successor."""
+    subscribers keep exactly what they have while new ones get the successor. Without a new
+    name the successor is called "<old name> (<new key>)": two plans of one name could not be
+    told apart in a list or a select box."""
     permissions.require_catalog_perm(actor, "add", "item")
     permissions.require_catalog_perm(actor, "change", "item")
     item = Item.objects.select_for_update().get(pk=item.pk)
@@ -70,7 +101,7 @@ def item_supersede(
     successor = Item(
         key=new_key,
         kind=item.kind,
-        name=new_name or item.name,
+        name=(new_name or "").strip() or f"{item.name} ({new_key})",
         rank=item.rank,
         grace_days=item.grace_days,
         status=Item.Status.ACTIVE,

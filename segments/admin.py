@@ -8,13 +8,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import AuditedModelAdmin
 from audit.imports import AuditedImportExportMixin
 from catalog import permissions as catalog_permissions
-from catalog.admin import ObjectPermissionAdmin
+from catalog.admin import CatalogInline, ObjectPermissionAdmin, inlines_for_page
 from segments import permissions, services
 from segments.models import Condition, Segment, SegmentGroupPermission, SegmentMember, SegmentUserPermission
 from segments.resources import SegmentListResource
@@ -57,7 +56,7 @@ def _scalar(text: str) -> object:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else text
 
 
-class SegmentChildInline(TabularInline):
+class SegmentChildInline(CatalogInline):
     """An inline edited by whoever may change the parent segment (tags decide, per object)."""
 
     def has_add_permission(self, request, obj=None):
@@ -108,7 +107,7 @@ class SegmentAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     list_display = ["key", "name", "included_count", "excluded_count", "rule_count", "tag_list"]
     list_filter = ["tags"]
     search_fields = ["key", "name", "description"]
-    filter_horizontal = ["tags"]
+    autocomplete_fields = ["tags"]  # a searchable box: fits the page, unlike two side-by-side lists
     inlines = [ConditionInline, SegmentMemberInline]
     fields = ["key", "name", "description", "tags"]
 
@@ -129,6 +128,9 @@ class SegmentAdmin(AuditedImportExportMixin, AuditedModelAdmin):
         if not catalog_permissions.has(request.user, "catalog.change_tag"):
             readonly.append("tags")  # tags decide who may edit what: catalog admins move them
         return readonly
+
+    def get_inline_instances(self, request, obj=None):
+        return inlines_for_page(request, obj, super().get_inline_instances(request, obj))
 
     def has_change_permission(self, request, obj=None):
         if obj is None:

@@ -139,7 +139,7 @@ def targeting_rule_save(
     *, rule: TargetingRule, actor: User | None, reason: str, source: str
 ) -> TargetingRule:
     """Save one targeting rule of a feature (the admin's inline)."""
-    catalog_permissions.require_change_feature(actor, rule.feature)
+    catalog_permissions.require_change_feature_rules(actor, rule.feature)
     save_audited(rule, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
     return rule
@@ -147,7 +147,7 @@ def targeting_rule_save(
 
 @transaction.atomic
 def targeting_rule_delete(*, rule: TargetingRule, actor: User | None, reason: str, source: str) -> None:
-    catalog_permissions.require_change_feature(actor, rule.feature)
+    catalog_permissions.require_change_feature_rules(actor, rule.feature)
     delete_audited(rule, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
 
@@ -163,7 +163,7 @@ def feature_set_rules(
 ) -> list[TargetingRule]:
     """Replace a feature's ordered targeting rules with (segment, value) pairs; rules whose
     position, segment and value stay the same record nothing."""
-    catalog_permissions.require_change_feature(actor, feature)
+    catalog_permissions.require_change_feature_rules(actor, feature)
     segments = [segment.pk for segment, _ in rules]
     if len(set(segments)) != len(segments):
         raise ValidationError("A segment may appear only once in a feature's rules.")

@@ -79,7 +79,11 @@ class ItemIn(InputSerializer):
 
 class SupersedeIn(InputSerializer):
     new_key = StrictSlugField(max_length=64, help_text="The key of the new plan.")
-    new_name = StrictCharField(max_length=200, required=False, help_text="Defaults to the old plan's name.")
+    new_name = StrictCharField(
+        max_length=200,
+        required=False,
+        help_text='Defaults to "<old name> (<new key>)", e.g. "Business (business-2027)".',
+    )
 
 
 class EntitlementIn(InputSerializer):

@@ -152,7 +152,7 @@ class FeatureDetailView(ApiView):
                 tags = None  # the same tags: setting them again would be a no-op write
             assign(feature, values)
             if tags is None and is_noop(feature, before):
-                permissions.require_change_feature(who["actor"], feature)
+                permissions.require_change_feature_rules(who["actor"], feature)
             else:
                 services.feature_save(feature=feature, tags=tags, **who)
         return Response(FeatureOut(_feature(key)).data, status=status.HTTP_201_CREATED if created else 200)
@@ -194,7 +194,7 @@ class FeatureRulesView(ApiView):
             feature = _feature(key)
             rules = [(segments[rule["segment"]], rule["value"]) for rule in wanted]
             if _same_rules(feature, rules):
-                permissions.require_change_feature(who["actor"], feature)
+                permissions.require_change_feature_rules(who["actor"], feature)
             else:
                 segment_services.feature_set_rules(feature=feature, rules=rules, **who)
         return Response(TargetingRuleOut(_rules(feature), many=True).data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.api.serializers import FeatureOut
 from catalog.models import Entitlement, Feature, Item
 from segments.models import TargetingRule
 from tests.api.conftest import history_rows
@@ -318,3 +319,74 @@ def test_entitlement__delete__204_then_404(demo, api):
 @pytest.mark.parametrize("path", ["items/nope/entitlements/max-members", "items/business/entitlements/nope"])
 def test_entitlement__unknown_item_or_feature__404(demo, api, path):
     assert api.put(path, {"value": True}).status_code == 404
+
+
+# --- Product: the targeting rules of its features, never their definition ------------------------
+
+
+def product_api(api_for):
+    from django.contrib.auth.models import User
+
+    return api_for(User.objects.get(username="product"), "write")
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("patch", {"status": "archived"}),
+        ("patch", {"fallback": "allow"}),
+        ("patch", {"markets": ["GB"]}),
+        ("patch", {"levels": ["v1", "v2", "v3"]}),
+        ("patch", {"name": "Renamed"}),
+        ("put", {"name": "Change request version", "kind": "switch"}),
+    ],
+)
+def test_feature_write__product_key_changes_the_definition__403_nothing_changed_no_history(
+    demo, api_for, method, body
+):
+    api = product_api(api_for)
+    before = FeatureOut(Feature.objects.get(key="change-request-version")).data
+    rows = history_rows()
+
+    response = getattr(api, method)("features/change-request-version", body)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert "targeting rules" in response.json()["detail"]
+    assert FeatureOut(Feature.objects.get(key="change-request-version")).data == before
+    assert history_rows() == rows
+
+
+def test_feature_patch__product_key_sends_the_definition_unchanged__200_nothing_recorded(demo, api_for):
+    api = product_api(api_for)
+    rows = history_rows()
+
+    response = api.patch("features/change-request-version", {"status": "active"})
+
+    assert response.status_code == 200
+    assert history_rows() == rows
+
+
+def test_feature_rules__product_key_puts_its_rules__200_and_stored_in_order(demo, api_for):
+    api = product_api(api_for)
+
+    response = api.put(
+        "features/change-request-version/rules",
+        [{"segment": "basic-or-higher", "value": "v1"}, {"segment": "beta", "value": "v2"}],
+    )
+
+    assert response.status_code == 200
+    assert list(
+        TargetingRule.objects.filter(feature__key="change-request-version").values_list(
+            "segment__key", "position", "value"
+        )
+    ) == [("basic-or-higher", 1, "v1"), ("beta", 2, "v2")]
+
+
+def test_feature_rules__product_key_on_a_feature_not_tagged_for_product__403(demo, api_for):
+    api = product_api(api_for)
+
+    response = api.put("features/max-members/rules", [{"segment": "beta", "value": 25}])
+
+    assert response.status_code == 403
+    assert not TargetingRule.objects.filter(feature__key="max-members").exists()

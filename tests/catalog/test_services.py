@@ -126,10 +126,12 @@ def test_item_supersede__active_plan__copied_with_entitlements_and_old_one_legac
     assert business.history.latest().history_change_reason == "Ticket CAT-9"
 
 
-def test_item_supersede__no_new_name__successor_keeps_the_name(business):
+def test_item_supersede__no_new_name__successor_named_after_old_name_and_new_key(business):
     successor = services.item_supersede(item=business, new_key="business-2027", **WHO)
 
-    assert successor.name == "Business"
+    business.refresh_from_db()
+    assert successor.name == "Business (business-2027)"
+    assert business.name == "Business"  # the two can be told apart in any list
 
 
 def test_item_supersede__key_already_taken__refused_and_nothing_changed(business):
@@ -265,3 +267,80 @@ def test_bulk_create__on_a_tracked_model__raises(db):
         Feature.objects.bulk_create([Feature(key="a", name="A"), Feature(key="b", name="B")])
 
     assert not Feature.objects.filter(key__in=["a", "b"]).exists()
+
+
+# --- Product: targeting rules yes, definition no -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "archived"),
+        ("kind", "switch"),
+        ("levels", ["v1", "v2", "v3"]),
+        ("markets", ["GB"]),
+        ("fallback", "allow"),
+        ("keep_when_delinquent", True),
+        ("name", "Renamed"),
+        ("description", "Changed"),
+    ],
+)
+def test_feature_save__product_changes_the_definition__refused_and_nothing_changed(demo, field, value):
+    from django.contrib.auth.models import User
+    from django.core.exceptions import PermissionDenied
+
+    product = User.objects.get(username="product")
+    feature = Feature.objects.get(key="change-request-version")
+    setattr(feature, field, value)
+
+    with pytest.raises(PermissionDenied, match="only the targeting rules"):
+        services.feature_save(feature=feature, actor=product, reason="Try", source="shell")
+
+    stored = Feature.objects.get(key="change-request-version")
+    assert (stored.status, stored.kind, stored.levels, stored.fallback) == (
+        "active",
+        "custom",
+        ["v1", "v2"],
+        "deny",
+    )
+    assert stored.name == "Change request version"
+
+
+def test_feature_save__product_saves_its_feature_unchanged__allowed_and_nothing_recorded(demo):
+    from django.contrib.auth.models import User
+
+    product = User.objects.get(username="product")
+    feature = Feature.objects.get(key="change-request-version")
+    rows = feature.history.count()
+
+    services.feature_save(feature=feature, actor=product, reason="Rules only", source="admin")
+
+    assert feature.history.count() == rows
+
+
+def test_scheduled_feature_change__by_product_changing_the_status__fails_and_nothing_changed(demo):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from audit.models import ScheduledChange
+    from audit.scheduling import schedule_change, sweep_due_changes
+
+    product = User.objects.get(username="product")
+    change = schedule_change(
+        method="PATCH",
+        path="/api/v1/features/change-request-version",
+        body={"status": "archived"},
+        effective_at=timezone.now() + timedelta(hours=1),
+        actor=product,
+        reason="Archive the beta",
+        source="admin",
+    )
+
+    sweep_due_changes(now=timezone.now() + timedelta(hours=2))
+
+    change.refresh_from_db()
+    assert change.status == ScheduledChange.Status.FAILED
+    assert change.error.startswith("403")
+    assert Feature.objects.get(key="change-request-version").status == "active"
