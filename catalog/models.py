@@ -247,6 +247,7 @@ class FeatureUserPermission(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "feature permission for a user"
+        verbose_name_plural = "feature permissions for users"
 
 
 class FeatureGroupPermission(GroupObjectPermissionBase):
@@ -261,3 +262,4 @@ class FeatureGroupPermission(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "feature permission for a group"
+        verbose_name_plural = "feature permissions for groups"

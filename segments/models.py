@@ -11,7 +11,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySet
 from catalog.models import Feature, Tag
-from catalog.values import clean_value
+from catalog.values import clean_value, display_value
 from segments import matching
 
 
@@ -121,7 +121,7 @@ class TargetingRule(TrackedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.feature.key}: {self.segment.key} → {self.value!r}"
+        return f"{self.feature.key}: {self.segment.key} → {display_value(self.value)}"
 
     def clean(self) -> None:
         if self.feature_id is None:
