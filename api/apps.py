@@ -10,6 +10,10 @@ class ApiConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         import api.schema  # noqa: F401  (registers the key scheme with drf-spectacular)
+        from api.models import APIKey
+        from audit.records import also_recorded
+
+        also_recorded(APIKey)  # key writes are in the audit log (api.services)
 
         # A key acts as its owner: when an owner is deactivated or removed, every process
         # must re-read the keys it remembers (api.keys). Cache invalidation only.

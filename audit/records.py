@@ -16,9 +16,21 @@ from django.utils import timezone
 from audit.history import require_context
 from audit.models import AuditEntry
 
+# Models without a history table whose changes the audit log lists (its model filter offers
+# them): staff accounts here; other apps add theirs when they load (`also_recorded`).
+RECORDED_MODELS: set[type[models.Model]] = {User}
 
-def record_change(obj: models.Model, *, action: str, changes: list[dict[str, Any]]) -> AuditEntry:
-    """One audit-log entry for `obj` (action "+", "~" or "-"), as the change context says."""
+
+def also_recorded(model: type[models.Model]) -> None:
+    """Offer `model`'s entries in the audit log's model filter (its writes call record_change)."""
+    RECORDED_MODELS.add(model)
+
+
+def record_change(
+    obj: models.Model, *, action: str, changes: list[dict[str, Any]], object_id: str | None = None
+) -> AuditEntry:
+    """One audit-log entry for `obj` (action "+", "~" or "-"), as the change context says.
+    `object_id` names the object in the log when its primary key should not be shown."""
     context = require_context(obj)
     return AuditEntry.objects.create(
         history_date=timezone.now(),
@@ -27,7 +39,7 @@ def record_change(obj: models.Model, *, action: str, changes: list[dict[str, Any
         request_id=context.request_id,
         reason=context.reason,
         content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
+        object_id=object_id if object_id is not None else str(obj.pk),
         object_repr=str(obj)[:200],
         action=action,
         changes=changes,

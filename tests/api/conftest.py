@@ -107,7 +107,15 @@ class Api:
 
 
 def make_key(owner, scope: str = "write", **kwargs) -> str:
-    _, raw_key = services.api_key_create(name=f"{owner.username}-{scope}", owner=owner, scope=scope, **kwargs)
+    _, raw_key = services.api_key_create(
+        name=f"{owner.username}-{scope}",
+        owner=owner,
+        scope=scope,
+        actor=None,
+        reason="A key for the API tests",
+        source="shell",
+        **kwargs,
+    )
     return raw_key
 
 

@@ -1,5 +1,5 @@
 """API keys in the admin: created with the key shown once, revoked and expired from the
-list and from the key's page (asking first), and refused by the API at once."""
+list and from the key's page (asking why first), and refused by the API at once."""
 
 from __future__ import annotations
 
@@ -26,7 +26,14 @@ def admin_client(demo):
 
 @pytest.fixture
 def key_of_sales(db):
-    return services.api_key_create(name="billing", owner=User.objects.get(username="sales"), scope="write")
+    return services.api_key_create(
+        name="billing",
+        owner=User.objects.get(username="sales"),
+        scope="write",
+        actor=None,
+        reason="Billing sync needs to write subscriptions",
+        source="shell",
+    )
 
 
 def test_add__the_key_is_shown_once_and_works(admin_client, django_capture_on_commit_callbacks):
@@ -35,7 +42,14 @@ def test_add__the_key_is_shown_once_and_works(admin_client, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:api_apikey_add"),
-            {"name": "billing", "owner": sales.pk, "scope": "read", "expiry_date_0": "", "expiry_date_1": ""},
+            {
+                "name": "billing",
+                "owner": sales.pk,
+                "scope": "read",
+                "expiry_date_0": "",
+                "expiry_date_1": "",
+                "change_reason": "OPS-7: billing reads entitlements",
+            },
             follow=True,
         )
 
@@ -72,7 +86,12 @@ def test_bulk_actions__revoke_or_expire__the_api_refuses_the_key(
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
             reverse("admin:api_apikey_changelist"),
-            {"action": action, "_selected_action": [api_key.pk]},
+            {
+                "action": action,
+                "_selected_action": [api_key.pk],
+                "apply_reason": "1",
+                "change_reason": "Leaked in a log",
+            },
         )
 
     api_key.refresh_from_db()
@@ -93,7 +112,7 @@ def test_detail_action__asks_on_get__acts_on_post(
     assert client.get("customers/acme").status_code == 200
 
     with django_capture_on_commit_callbacks(execute=True):
-        done = admin_client.post(url)
+        done = admin_client.post(url, {"change_reason": "Leaked in a log"})
 
     assert done.status_code == 302
     assert client.get("customers/acme").status_code == 401

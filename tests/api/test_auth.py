@@ -61,7 +61,12 @@ def test_revoked_key__refused_at_its_next_request_in_a_process_that_remembers_it
     assert reader.get("customers/acme/entitlements").status_code == 200
 
     with capture(execute=True):
-        services.api_key_revoke(api_key=APIKey.objects.get(prefix=reader.key.split(".")[0]))
+        services.api_key_revoke(
+            api_key=APIKey.objects.get(prefix=reader.key.split(".")[0]),
+            actor=None,
+            reason="Leaked in a log",
+            source="shell",
+        )
 
     assert reader.get("customers/acme/entitlements").status_code == 401
 
@@ -70,7 +75,12 @@ def test_expired_key__refused(demo, reader, capture):
     assert reader.get("customers/acme/entitlements").status_code == 200
 
     with capture(execute=True):
-        services.api_key_expire(api_key=APIKey.objects.get(prefix=reader.key.split(".")[0]))
+        services.api_key_expire(
+            api_key=APIKey.objects.get(prefix=reader.key.split(".")[0]),
+            actor=None,
+            reason="The application is retired",
+            source="shell",
+        )
 
     assert reader.get("customers/acme/entitlements").status_code == 401
 
