@@ -38,6 +38,25 @@ from audit.models import AuditEntry, ScheduledChange
 from audit.records import record_change
 from audit.scheduling import cancel_change
 from config.admin import CountLimitedChangelist
+from toolkit.spreadsheet import safe_cell
+
+
+def visible_content_types(user) -> set[int] | None:
+    """The kinds of object whose changes `user` may read in the audit log: those whose pages
+    they may see (the model's view permission); None for a superuser (every kind). Support
+    reads the catalog's history, but not who was granted which object permission, nor staff
+    accounts' roles, nor API keys. Content types come from Django's in-process cache."""
+    if user.is_superuser:
+        return None
+    visible = set()
+    for perm in user.get_all_permissions():
+        app_label, codename = perm.split(".", 1)
+        if codename.startswith("view_"):
+            try:
+                visible.add(ContentType.objects.get_by_natural_key(app_label, codename[5:]).pk)
+            except ContentType.DoesNotExist:
+                continue
+    return visible
 
 
 class _Echo:
@@ -50,14 +69,18 @@ def render_changes(entry: AuditEntry) -> str:
 
 
 class UserFilter(RelatedDropdownFilter):
-    """Who made the change, as a searchable drop-down: the staff list, by username."""
+    """Who made the change, as a searchable drop-down: the staff list, by username, for those
+    who may see the staff list (`auth.view_user`); anyone else may pick only themselves."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.title = "user"
 
     def field_choices(self, field, request, model_admin):
-        return [(user.pk, user.get_username()) for user in User.objects.order_by("username").only("username")]
+        users = User.objects.order_by("username").only("username")
+        if not request.user.has_perm("auth.view_user"):
+            users = users.filter(pk=request.user.pk)
+        return [(user.pk, user.get_username()) for user in users]
 
 
 class ModelFilter(RelatedDropdownFilter):
@@ -69,9 +92,11 @@ class ModelFilter(RelatedDropdownFilter):
         self.title = "model"
 
     def field_choices(self, field, request, model_admin):
+        visible = visible_content_types(request.user)
         return [
             (content_type.pk, capfirst(content_type.model_class()._meta.verbose_name))
             for content_type in tracked_content_types()
+            if visible is None or content_type.pk in visible
         ]
 
 
@@ -160,6 +185,9 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
+        visible = visible_content_types(request.user)
+        if visible is not None:
+            queryset = queryset.filter(content_type__in=visible)
         request_id = request.GET.get("request_id")
         return queryset.filter(request_id=request_id) if request_id else queryset
 
@@ -239,7 +267,8 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
             for e in rows:
                 changes = "; ".join(f"{c['field']}: {c['old']!r} → {c['new']!r}" for c in e.changes)
                 yield writer.writerow(
-                    [
+                    safe_cell(cell)
+                    for cell in [
                         e.history_date.isoformat(),
                         e.user.username if e.user else SYSTEM_USER,
                         e.source,
@@ -253,7 +282,7 @@ class AuditEntryAdmin(CountLimitedChangelist, ModelAdmin):
                     ]
                 )
 
-        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="entitle-audit-log.csv"'
         return response
 

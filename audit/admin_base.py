@@ -86,8 +86,12 @@ def display_changes(changes: list[dict]) -> list[dict]:
 
 
 def tracked_content_types() -> list[ContentType]:
-    """The content types of our models that keep a history, by name: what the audit log lists."""
+    """The content types of our models that keep a history, or whose changes are recorded
+    without one (audit.records), by name: what the audit log lists."""
+    from audit.records import RECORDED_MODELS
+
     models = [model for model in apps.get_models() if "_history_records" in model.__dict__]
+    models += sorted(RECORDED_MODELS, key=lambda model: model._meta.label)
     by_model = ContentType.objects.get_for_models(*models)
     return sorted(by_model.values(), key=lambda content_type: content_type.name)
 

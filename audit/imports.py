@@ -58,8 +58,8 @@ from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExpor
 
 from audit.admin_base import REASON_FIELD, AuditedModelForm, reason_field
 from audit.context import ChangeReasonRequired, normalize_reason, request_scope
-from audit.spreadsheet import safe_cell, unquote_cell
 from catalog import revisions
+from toolkit.spreadsheet import safe_cell, unquote_cell
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -17,10 +17,9 @@ from reporting import dashboard, selectors
 from reporting.filters import ReportFilters
 from reporting.selectors import SnapshotState
 from reporting.tables import TABLES, Scope
+from toolkit.spreadsheet import safe_cell
 
 SNAPSHOT_TABLES = {"feature-usage", "usage-by-source"}
-# A cell a spreadsheet would read as a formula is written as text (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_csv(request: HttpRequest, table: str) -> HttpResponse:
@@ -40,7 +39,7 @@ def export_csv(request: HttpRequest, table: str) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(built.headers)
     for row in built.rows:
-        writer.writerow([_safe(cell.csv) for cell in row.cells])
+        writer.writerow([safe_cell(cell.csv) for cell in row.cells])  # no formulas (toolkit.spreadsheet)
     if table in SNAPSHOT_TABLES and state.current is not None:
         response["X-Computed-At"] = state.current.computed_at.isoformat()
     return response
@@ -58,9 +57,3 @@ def feature_report(request: HttpRequest, pk: int, *, admin_site) -> TemplateResp
     context.update(admin_site.each_context(request))
     context.update({"title": f"Reporting: {feature.key}", "opts": Feature._meta, "original": feature})
     return TemplateResponse(request, "reporting/feature_page.html", context)
-
-
-def _safe(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return f"'{value}"
-    return value

@@ -9,14 +9,16 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.context import SOURCES
+from audit.context import SOURCES, change_context
 from audit.models import AuditEntry
+from catalog.models import Feature, FeatureUserPermission
 from subscriptions.models import Customer
 from tests import factories as f
 from tests.admin_pages import explain_without_scans_or_sorts, text
@@ -177,6 +179,52 @@ def test_export_csv__still_lists_the_filtered_log(client, superuser):
     assert len(lines) == 1 + 2
 
 
+def test_export_csv__a_cell_a_spreadsheet_would_run__written_as_text(client, superuser):
+    entry = entries(1)[0]
+    entry.reason = '=HYPERLINK("http://evil.example")'
+    entry.save()
+
+    response = client.get(reverse("admin:audit_auditentry_export"))
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    body = b"".join(response.streaming_content).decode()
+    assert '"\'=HYPERLINK(""http://evil.example"")"' in body
+
+
+def test_audit_log__a_role__sees_only_changes_to_what_it_may_view(client, demo):
+    # Given changes to customers, to who may grant a feature, and to a staff account's roles
+    support = User.objects.get(username="support")
+    with change_context(actor=None, reason="One-off grant for a test", source="shell"):
+        FeatureUserPermission.objects.create(
+            content_object=Feature.objects.get(key="max-members"),
+            user=support,
+            permission=Permission.objects.get(codename="grant_feature"),
+        )
+        User.objects.get(username="sales").groups.clear()
+    assert {"customer", "featureuserpermission", "user"} <= set(
+        AuditEntry.objects.values_list("content_type__model", flat=True)
+    )
+
+    # When Support and a catalog admin open the audit log
+    client.force_login(support)
+    seen_by_support = client.get(URL)
+    client.force_login(User.objects.get(username="catalog"))
+    seen_by_catalog = client.get(URL)
+
+    # Then Support sees the customers' history, not who was granted what, roles or keys
+    shown = {e.content_type.model for e in seen_by_support.context["cl"].queryset}
+    assert "customer" in shown
+    assert not {"featureuserpermission", "user", "apikey"} & shown
+    # and may pick only themselves in the user filter; the catalog admin sees the grant
+    user_filter = re.search(r'<select[^>]*name="user__id__exact".*?</select>', text(seen_by_support), re.S)
+    assert [
+        o
+        for o in re.findall(r"<option[^>]*>([^<]*)</option>", user_filter.group(0))
+        if o.strip() and o != "All"
+    ] == ["support"]
+    assert "featureuserpermission" in {e.content_type.model for e in seen_by_catalog.context["cl"].queryset}
+
+
 # --- what the log shows and how it is filtered ------------------------------------------------
 
 
@@ -233,6 +281,7 @@ def test_model_filter__offers_only_models_that_keep_a_history(client, superuser)
     model_filter = re.search(r'<select[^>]*name="content_type__id__exact".*?</select>', page, re.S).group(0)
     options = re.findall(r"<option[^>]*>([^<]*)</option>", model_filter)
     assert "Customer" in options and "Override" in options and "Scheduled change" in options
+    assert "API key" in options and "User" in options  # recorded without a history table
     assert not {"Session", "Permission", "Content type", "Log entry"} & set(options)
     assert len(options) < 25
 
