@@ -9,6 +9,7 @@ from django.db import models
 
 from audit.context import SOURCES
 from audit.history import AuditedHistoricalRecords, TrackedModel
+from toolkit.bounds import refuse_far_date, refuse_huge_numbers
 
 SOURCE_CHOICES = [(source, source) for source in SOURCES]
 
@@ -72,8 +73,8 @@ class ScheduledChange(TrackedModel):
 
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
-    body = models.JSONField(null=True, blank=True)
-    effective_at = models.DateTimeField()
+    body = models.JSONField(null=True, blank=True, validators=[refuse_huge_numbers])
+    effective_at = models.DateTimeField(validators=[refuse_far_date])
     reason = models.TextField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -13,6 +13,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySet
 from catalog.values import clean_value
+from toolkit.bounds import refuse_huge_numbers
 
 
 class Tag(TrackedModel):
@@ -66,6 +67,7 @@ class Feature(TrackedModel):
     levels = models.JSONField(
         default=list,
         blank=True,
+        validators=[refuse_huge_numbers],
         help_text="Quantity: the amounts on offer, e.g. [5, 10, 20]. Custom: the levels from "
         'lowest to highest, e.g. ["email", "email+chat"].',
     )
@@ -213,8 +215,9 @@ class Entitlement(TrackedModel):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="entitlements")
     feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="entitlements")
     value = models.JSONField(
+        validators=[refuse_huge_numbers],
         help_text='true for a switch; a level or "unlimited" for a quantity; a number for a '
-        "range; a level for a custom feature."
+        "range; a level for a custom feature.",
     )
 
     history = AuditedHistoricalRecords()

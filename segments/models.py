@@ -13,6 +13,7 @@ from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySe
 from catalog.models import Feature, Tag
 from catalog.values import clean_value, display_value
 from segments import matching
+from toolkit.bounds import refuse_huge_numbers
 
 
 class Segment(TrackedModel):
@@ -86,7 +87,9 @@ class Condition(TrackedModel):
         max_length=100, help_text="country, plan, plan_rank, status, or traits.<name>."
     )
     op = models.CharField(max_length=16, choices=Op.choices)
-    value = models.JSONField(help_text='A text, a number, or a list for "is one of".')
+    value = models.JSONField(
+        validators=[refuse_huge_numbers], help_text='A text, a number, or a list for "is one of".'
+    )
 
     history = AuditedHistoricalRecords()
 
@@ -110,7 +113,7 @@ class TargetingRule(TrackedModel):
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField(default=1)
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="targeting_rules")
-    value = models.JSONField()
+    value = models.JSONField(validators=[refuse_huge_numbers])
 
     history = AuditedHistoricalRecords()
 
