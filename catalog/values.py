@@ -1,5 +1,6 @@
-"""What value a feature may be given: the one rule shared by entitlements, overrides and
-targeting rules (DESIGN §1, Entitlement)."""
+"""What value a feature may be given. Entitlements and targeting rules pick one of the
+feature's levels (`clean_value`); an override's grant is a negotiated exception that only has
+to fit the feature's kind (`clean_grant_value`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ if TYPE_CHECKING:
     from catalog.models import Feature
 
 UNLIMITED = "unlimited"
+# The largest whole number a grant may carry: what a 32-bit signed integer holds, as the API's
+# integer fields and every consumer of the check answers can.
+LARGEST_WHOLE_NUMBER = 2**31 - 1
 
 
 def _whole_number(value: object) -> int | None:
@@ -64,6 +68,63 @@ def clean_value(feature: Feature, value: object) -> object:
             )
         return value.strip()
     raise ValidationError(f"Unknown feature kind {kind!r}.")
+
+
+def clean_grant_value(feature: Feature, value: object) -> object:
+    """Return an override grant's value in canonical form, or raise ValidationError. A grant
+    fits the feature's kind but not necessarily its levels: a quantity takes any whole number
+    from 0 up (or "unlimited" where allowed), a range stays within its bounds, a custom takes
+    one of its levels, a switch is on."""
+    kind = feature.kind
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(f"A grant needs a value: {_grant_hint(feature)}")
+    if kind == "switch":
+        if value is True or (isinstance(value, str) and value.strip().lower() in {"true", "on"}):
+            return True
+        raise ValidationError(f"{feature.key} is a switch: a grant turns it on (type on).")
+    if kind == "quantity":
+        if isinstance(value, str) and value.strip().lower() == UNLIMITED:
+            if not feature.allow_unlimited:
+                raise ValidationError(f"{feature.key} does not allow unlimited: give a whole number.")
+            return UNLIMITED
+        number = _whole_number(value)
+        if number is None:
+            raise ValidationError(f"{_shown(value)} is not a whole number: {_grant_hint(feature)}")
+        if number < 0:
+            raise ValidationError(f"{number} is below zero: {_grant_hint(feature)}")
+        if number > LARGEST_WHOLE_NUMBER:
+            raise ValidationError(f"{number} is too large: at most {LARGEST_WHOLE_NUMBER:,} may be granted.")
+        return number
+    if kind == "range":
+        number = _whole_number(value)
+        if number is None:
+            raise ValidationError(f"{_shown(value)} is not a whole number: {_grant_hint(feature)}")
+        low, high = feature.min_value, feature.max_value
+        if low is None or high is None or not (low <= number <= high):
+            raise ValidationError(f"{number} is outside {feature.key}'s range: {_grant_hint(feature)}")
+        return number
+    if kind == "custom":
+        levels = list(feature.levels or [])
+        if not isinstance(value, str) or value.strip() not in levels:
+            raise ValidationError(f"{_shown(value)} is not a level of {feature.key}: {_grant_hint(feature)}")
+        return value.strip()
+    raise ValidationError(f"Unknown feature kind {kind!r}.")
+
+
+def _grant_hint(feature: Feature) -> str:
+    """What a grant of `feature` may be, in words."""
+    if feature.kind == "switch":
+        return "type on."
+    if feature.kind == "quantity":
+        return "give a whole number, 0 or more" + (", or unlimited." if feature.allow_unlimited else ".")
+    if feature.kind == "range":
+        return f"give a whole number from {feature.min_value} to {feature.max_value}."
+    return f"choose one of: {', '.join(str(level) for level in feature.levels or [])}."
+
+
+def _shown(value: object) -> str:
+    """A refused value as the user typed it: `abc`, not `'abc'`."""
+    return f"“{value}”" if isinstance(value, str) else display_value(value)
 
 
 def display_value(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -13,12 +14,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminSelect2Widget
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
 from audit.imports import AuditedImportExportMixin
 from catalog.forms import ValueField
+from catalog.models import Item
 from catalog.permissions import features_grantable_by
-from catalog.values import display_value
+from catalog.values import UNLIMITED, display_value
 from subscriptions import selectors, services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 from subscriptions.permissions import can_override
@@ -27,21 +30,74 @@ from subscriptions.resources import CustomerResource, OverrideResource, Subscrip
 
 def resolved_table(customer: Customer) -> str:
     """The customer's answers for every active feature, overrides apart from what is
-    inherited from plans, add-ons and segments."""
+    inherited from plans, add-ons and segments; the parts of a sum; and the overrides that
+    have not started yet, with their start and end."""
     now = timezone.now()
     resolution = selectors.resolve_customer(customer, now=now)
-    rows = sorted(resolution.answers.values(), key=lambda a: a.feature_key)
-    explicit = [a for a in rows if a.source.startswith("override:")]
-    inherited = [a for a in rows if not a.source.startswith("override:")]
+    rows = [_row(a) for a in sorted(resolution.answers.values(), key=lambda a: a.feature_key)]
+    explicit = [row for row in rows if row["source"].startswith("override:")]
+    inherited = [row for row in rows if not row["source"].startswith("override:")]
     return render_to_string(
         "admin/subscriptions/resolved_entitlements.html",
         {
             "explicit": explicit,
             "inherited": inherited,
+            "coming": [_coming_row(o) for o in selectors.coming_overrides(customer, now=now)],
             "evaluated_at": now,
             "valid_until": resolution.valid_until,
         },
     )
+
+
+def _row(answer) -> dict:
+    """One answer as the table shows it, with the parts of a sum of plans and add-ons."""
+    if not answer.enabled:
+        shown = "off"
+    elif answer.unlimited:
+        shown = UNLIMITED
+    else:
+        shown = display_value(answer.value)
+    parts = [_part(c) for c in answer.contributions] if len(answer.contributions) > 1 else []
+    return {
+        "feature_key": answer.feature_key,
+        "enabled": answer.enabled,
+        "shown": shown,
+        "source": answer.source,
+        "valid_until": answer.valid_until,
+        "parts": parts,
+    }
+
+
+def _part(contribution) -> str:
+    """`plan:business 25`, `addon:extra-seats 3 × 5 = 15`."""
+    source, units, per_unit = contribution.source, contribution.units, contribution.per_unit
+    amount = display_value(contribution.amount)
+    if units > 1 and per_unit is not None and per_unit != contribution.amount:
+        return f"{source} {units} × {display_value(per_unit)} = {amount}"
+    return f"{source} {amount}"
+
+
+def _coming_row(override: Override) -> dict:
+    return {
+        "id": override.pk,
+        "feature_key": override.feature.key,
+        "what": override_summary(override),
+        "subscription": override.subscription.external_id,
+        "valid_from": override.valid_from,
+        "valid_until": override.valid_until,
+    }
+
+
+def override_value_shown(override: Override) -> str:
+    """A grant's value in words (`on`, `40`, `email+chat`); a revoke has none."""
+    return display_value(override.value) if override.effect == Override.Effect.GRANT else "—"
+
+
+def override_summary(override: Override) -> str:
+    """`grant 40`, `grant on`, `revoke`: what an override does, in words."""
+    if override.effect == Override.Effect.REVOKE:
+        return "revoke"
+    return f"grant {display_value(override.value)}"
 
 
 def _resolved_table_once(obj, customer: Customer) -> str:
@@ -72,6 +128,7 @@ class SubscriptionSummaryInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+    hide_title = True  # the row's first cell names the subscription already
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -95,6 +152,8 @@ class CustomerForm(AuditedModelForm):
     class Meta:
         model = Customer
         fields = ["external_id", "name", "country", "traits"]
+        # 250 countries: searchable by typing, not a plain dropdown to scroll.
+        widgets = {"country": UnfoldAdminSelect2Widget}
 
 
 @admin.register(Customer)
@@ -110,6 +169,10 @@ class CustomerAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return with_resolved_section(super().get_fieldsets(request, obj), obj, "Resolved entitlements")
+
+    def get_inlines(self, request, obj):
+        # A customer being added has no subscriptions: no empty table on the add form.
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         return ["external_id", "resolved_entitlements"] if obj else []
@@ -135,18 +198,39 @@ class AddonInline(TabularInline):
     model = SubscriptionAddon
     extra = 0
     autocomplete_fields = ["addon"]
+    verbose_name = "add-on"
     verbose_name_plural = "Add-ons"
+    hide_title = True  # the row's add-on field names it already
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("addon", "subscription")
 
+    def has_view_permission(self, request, obj=None):
+        # Seen read-only (Support), an empty table says nothing: shown only with add-ons.
+        if obj is not None and not self.has_change_permission(request, obj) and not obj.addons.exists():
+            return False
+        return super().has_view_permission(request, obj)
+
+
+GRANT_VALUE_HELP = (
+    "The granted value: on for a switch, any whole number (or unlimited) for a quantity, a "
+    "number within bounds for a range, a level for a custom. Leave empty for a revoke."
+)
+OVERRIDE_LABELS = {"valid_from": "Valid from (UTC)", "valid_until": "Valid until (UTC)"}
+OVERRIDE_HELP = {
+    "valid_from": "Date and time in UTC. Empty: from now on.",
+    "valid_until": "Date and time in UTC. Empty: until removed.",
+}
+
 
 class OverrideForm(forms.ModelForm):
-    value = ValueField(required=False, help_text="The granted value; leave empty for a revoke.")
+    value = ValueField(required=False, help_text=GRANT_VALUE_HELP)
 
     class Meta:
         model = Override
         fields = ["feature", "effect", "value", "valid_from", "valid_until"]
+        labels = OVERRIDE_LABELS
+        help_texts = OVERRIDE_HELP
 
 
 class OverrideInline(TabularInline):
@@ -156,7 +240,12 @@ class OverrideInline(TabularInline):
     form = OverrideForm
     extra = 0
     autocomplete_fields = ["feature"]
+    hide_title = True  # the row's feature field names it already
+    readonly_fields = ["value_shown"]  # shown instead of the value when read-only
+    verbose_name = "override"
     verbose_name_plural = "Overrides you may change (grant or revoke one feature for a while)"
+    # For a user who sees the subscription read-only (Support grants on the override's own form).
+    read_only_title = "Overrides of features you may grant (add one with “Grant or revoke a feature”)"
 
     def get_queryset(self, request):
         grantable = features_grantable_by(request.user).values("pk")
@@ -172,16 +261,31 @@ class OverrideInline(TabularInline):
             kwargs["queryset"] = features_grantable_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_fields(self, request, obj=None):
+        parent = self.admin_site._registry[self.parent_model]
+        editable = self.has_change_permission(request, obj) and parent.has_change_permission(request, obj)
+        # Read-only, the stored JSON (`true`) would show: the value in words (`on`) instead.
+        return ["feature", "effect", "value" if editable else "value_shown", "valid_from", "valid_until"]
+
+    @admin.display(description="Value")
+    def value_shown(self, obj):
+        return override_value_shown(obj)
+
 
 class OtherOverrideInline(TabularInline):
     """Overrides of features this user may not grant: shown, never editable."""
 
     model = Override
-    fields = ["feature", "effect", "value", "valid_from", "valid_until"]
+    fields = ["feature", "effect", "value_shown", "valid_from", "valid_until"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+    hide_title = True
     verbose_name_plural = "Other overrides (features you may not grant: read-only)"
+
+    @admin.display(description="Value")
+    def value_shown(self, obj):
+        return override_value_shown(obj)
 
     def get_queryset(self, request):
         grantable = features_grantable_by(request.user).values("pk")
@@ -199,7 +303,44 @@ class OtherOverrideInline(TabularInline):
         return False
 
 
+class PlanChoiceField(forms.ModelChoiceField):
+    """Plans by name, legacy and archived ones said so."""
+
+    def label_from_instance(self, obj):
+        if obj.status == Item.Status.ACTIVE:
+            return obj.name
+        return f"{obj.name} ({obj.get_status_display().split(' ')[0].lower()})"
+
+
 class SubscriptionForm(AuditedModelForm):
+    """A new subscription, or a plan change, goes on an active plan only; a subscription
+    already on a legacy plan keeps it (its plan is offered, marked)."""
+
+    plan = PlanChoiceField(
+        queryset=Item.objects.none(),
+        widget=UnfoldAdminSelect2Widget,
+        help_text="Legacy plans are grandfathered: subscriptions on them keep them, new ones may not join.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.plan_id if self.instance.pk else None
+        offered = Q(status=Item.Status.ACTIVE) | Q(status=Item.Status.LEGACY) | Q(pk=current)
+        self.fields["plan"].queryset = Item.objects.filter(offered, kind=Item.Kind.PLAN).order_by(
+            "status", "rank", "name"
+        )
+
+    def clean_plan(self):
+        plan = self.cleaned_data["plan"]
+        kept = self.instance.pk is not None and plan.pk == self.instance.plan_id
+        if plan.status != Item.Status.ACTIVE and not kept:
+            state = "legacy (grandfathered)" if plan.status == Item.Status.LEGACY else "archived"
+            raise ValidationError(
+                f"{plan.name} is a {state} plan: subscriptions already on it keep it, but no new "
+                "subscription may be put on it. Choose an active plan."
+            )
+        return plan
+
     class Meta:
         model = Subscription
         fields = [
@@ -223,7 +364,7 @@ class SubscriptionAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     list_filter = ["status", "plan"]
     search_fields = ["external_id", "customer__external_id", "customer__name"]
     list_select_related = ["customer", "plan"]
-    autocomplete_fields = ["customer", "plan"]
+    autocomplete_fields = ["customer"]
     inlines = [AddonInline, OverrideInline, OtherOverrideInline]
     actions_detail = ["grant_or_revoke"]
     readonly_fields = ["resolved_entitlements"]
@@ -235,6 +376,27 @@ class SubscriptionAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["external_id", "customer", "resolved_entitlements"] if obj else []
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        if not self._has_other_overrides(request, obj):
+            # No empty read-only table: on a subscription being added, or without such overrides.
+            inlines = [inline for inline in inlines if not isinstance(inline, OtherOverrideInline)]
+        if obj is not None and not self.has_change_permission(request, obj):
+            for inline in inlines:
+                if isinstance(inline, OverrideInline):
+                    inline.verbose_name_plural = inline.read_only_title
+        return inlines
+
+    def _has_other_overrides(self, request, obj) -> bool:
+        """Whether the subscription has overrides this user may not grant (asked once a page)."""
+        if obj is None:
+            return False
+        cache = request.__dict__.setdefault("_other_overrides", {})
+        if obj.pk not in cache:
+            grantable = features_grantable_by(request.user).values("pk")
+            cache[obj.pk] = obj.overrides.exclude(feature__in=grantable).exists()
+        return cache[obj.pk]
 
     @admin.display(description="What the customer has now")
     def resolved_entitlements(self, obj):
@@ -275,7 +437,7 @@ class OverrideStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("live", "Live now"), ("upcoming", "Not started yet"), ("ended", "Ended")]
+        return [("live", "Live now"), ("upcoming", "Coming (not started yet)"), ("ended", "Ended")]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -291,11 +453,13 @@ class OverrideStateFilter(admin.SimpleListFilter):
 
 
 class OverrideAdminForm(AuditedModelForm):
-    value = ValueField(required=False, help_text="The granted value; leave empty for a revoke.")
+    value = ValueField(required=False, help_text=GRANT_VALUE_HELP)
 
     class Meta:
         model = Override
         fields = ["subscription", "feature", "effect", "value", "valid_from", "valid_until"]
+        labels = OVERRIDE_LABELS
+        help_texts = OVERRIDE_HELP
 
 
 @admin.register(Override)
@@ -330,13 +494,13 @@ class OverrideAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     @admin.display(description="Value")
     def value_display(self, obj):
-        return display_value(obj.value) if obj.effect == Override.Effect.GRANT else "—"
+        return override_value_shown(obj)
 
     @admin.display(description="State")
     def state(self, obj):
         now = timezone.now()
         if obj.valid_from and obj.valid_from > now:
-            return "not started"
+            return "coming"
         if obj.valid_until and obj.valid_until <= now:
             return "ended"
         return "live"

@@ -11,7 +11,7 @@ from django_countries.fields import CountryField
 
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Item
-from catalog.values import clean_value
+from catalog.values import clean_grant_value
 
 
 class Customer(TrackedModel):
@@ -99,6 +99,7 @@ class SubscriptionAddon(TrackedModel):
     addon = models.ForeignKey(
         Item,
         on_delete=models.PROTECT,
+        verbose_name="add-on",
         related_name="subscription_addons",
         limit_choices_to={"kind__in": ["addon", "charge"]},
     )
@@ -130,7 +131,8 @@ class SubscriptionAddon(TrackedModel):
 
 class Override(TrackedModel):
     """Grants (with a value) or revokes one feature on one subscription, between
-    `valid_from` and `valid_until` (either may be open)."""
+    `valid_from` and `valid_until` (either may be open). A grant's value fits the feature's
+    kind, not its levels: a negotiated 40 seats is fine where plans offer 5, 10, 25, 50."""
 
     class Effect(models.TextChoices):
         GRANT = "grant", "Grant"
@@ -140,8 +142,8 @@ class Override(TrackedModel):
     feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="overrides")
     effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.GRANT)
     value = models.JSONField(null=True, blank=True, help_text="The granted value; empty for a revoke.")
-    valid_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on.")
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until removed.")
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="In UTC. Empty: from now on.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="In UTC. Empty: until removed.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = AuditedHistoricalRecords()
@@ -180,7 +182,7 @@ class Override(TrackedModel):
                 self.value = None
             else:
                 try:
-                    self.value = clean_value(self.feature, self.value)
+                    self.value = clean_grant_value(self.feature, self.value)
                 except ValidationError as error:
                     errors["value"] = error.messages
         if not errors and self.subscription_id and self.feature_id:

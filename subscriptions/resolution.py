@@ -107,8 +107,22 @@ class CustomerState:
 
 
 @dataclass(frozen=True, slots=True)
+class Contribution:
+    """One plan's or add-on's part of an answer made of plans and add-ons: `units` of
+    `per_unit` each (an add-on's quantity, summed over the subscriptions holding it; a plan
+    counts once per subscription), `amount` in all (for a switch or a level: the value)."""
+
+    source: str  # "plan:<key>" or "addon:<key>"
+    units: int
+    per_unit: object
+    amount: object
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """What one customer has of one feature, why (`source`), and until when it holds."""
+    """What one customer has of one feature, why (`source`), and until when it holds. An
+    answer from plans and add-ons lists their parts in `contributions` (largest first, the
+    source's first); any other answer has none."""
 
     feature_key: str
     kind: str
@@ -118,6 +132,9 @@ class Answer:
     source: str
     valid_until: datetime | None
     fallback: str
+    # Explains the value, is not part of it: an answer whose parts change while its value and
+    # source stay the same still holds (the API's valid_until does not move for it).
+    contributions: tuple[Contribution, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,39 +309,60 @@ def _from_targeting(
 def _from_grants(feature: FeatureSpec, moment: _Moment) -> Answer | None:
     """Plan and add-on entitlements of the live subscriptions, combined (switch: any; quantity and
     range: the sum, add-ons once per unit, unlimited wins; custom: the highest level). A
-    delinquent subscription gives only features that are keep_when_delinquent."""
+    delinquent subscription gives only features that are keep_when_delinquent. The answer lists
+    each plan's and add-on's part."""
     # Keyed by (is_plan, key): a plan or add-on held on several subscriptions is one contributor,
-    # as the source can only name it once.
-    contributions: dict[tuple[bool, str], object] = {}
+    # as the source can only name it once: its amounts and units add up. Its value per unit is
+    # the catalog's, so the same on every subscription; were it not, it is None (mixed).
+    amounts: dict[tuple[bool, str], object] = {}
+    units: dict[tuple[bool, str], int] = {}
+    per_unit: dict[tuple[bool, str], object] = {}
 
-    def contribute(name: tuple[bool, str], value: object) -> None:
-        before = contributions.get(name)
-        contributions[name] = value if before is None else _add(feature, before, value)
+    def contribute(name: tuple[bool, str], value: object, quantity: int) -> None:
+        amount = _times(feature, value, quantity)
+        if name in amounts:
+            amounts[name] = _add(feature, amounts[name], amount)
+            units[name] += quantity
+            if per_unit[name] != value:
+                per_unit[name] = None
+        else:
+            amounts[name], units[name], per_unit[name] = amount, quantity, value
 
     for sub, phase in moment.subscriptions:
         if phase == DELINQUENT and not feature.keep_when_delinquent:
             continue
         for grant in sub.plan_grants:
             if grant.feature_key == feature.key and _strength(feature, grant.value) is not None:
-                contribute((True, sub.plan_key), _granted(feature, grant.value))
+                contribute((True, sub.plan_key), _granted(feature, grant.value), 1)
         for addon in sub.addons:
             if addon.quantity <= 0:
                 continue
             for grant in addon.grants:
                 if grant.feature_key == feature.key and _strength(feature, grant.value) is not None:
-                    granted = _granted(feature, grant.value)
-                    contribute((False, addon.key), _times(feature, granted, addon.quantity))
-    if not contributions:
+                    contribute((False, addon.key), _granted(feature, grant.value), addon.quantity)
+    if not amounts:
         return None
 
     # The largest contribution names the source; the plan on a tie, then the smaller key, so
     # the order of subscriptions and add-ons never matters.
-    (is_plan, key), _largest = max(
-        sorted(contributions.items(), key=lambda item: item[0][1]),
-        key=lambda item: (_strength(feature, item[1]), item[0][0]),
+    ranked = sorted(
+        sorted(amounts, key=lambda name: name[1]),
+        key=lambda name: (_strength(feature, amounts[name]), name[0]),
+        reverse=True,
     )
-    total = functools.reduce(functools.partial(_add, feature), contributions.values())
-    return _on(feature, total, f"{'plan' if is_plan else 'addon'}:{key}")
+    total = functools.reduce(functools.partial(_add, feature), amounts.values())
+    contributions = tuple(
+        Contribution(
+            source=_source_of(name), units=units[name], per_unit=per_unit[name], amount=amounts[name]
+        )
+        for name in ranked
+    )
+    return _on(feature, total, _source_of(ranked[0]), contributions)
+
+
+def _source_of(name: tuple[bool, str]) -> str:
+    is_plan, key = name
+    return f"{'plan' if is_plan else 'addon'}:{key}"
 
 
 def _times(feature: FeatureSpec, value: object, quantity: int) -> object:
@@ -405,16 +443,19 @@ def _servable(feature: FeatureSpec, value: object) -> bool:
     return _strength(feature, value) is not None
 
 
-def _on(feature: FeatureSpec, value: object, source: str) -> Answer:
+def _on(
+    feature: FeatureSpec, value: object, source: str, contributions: tuple[Contribution, ...] = ()
+) -> Answer:
     """An answer serving `value`; `enabled` follows the value (False, 0 and None are off)."""
+    parts = contributions
     if feature.kind == SWITCH:
-        return _answer(feature, enabled=value is True, value=value is True, source=source)
+        return _answer(feature, enabled=value is True, value=value is True, source=source, parts=parts)
     if feature.kind in (QUANTITY, RANGE):
         if value == UNLIMITED:
-            return _answer(feature, enabled=True, value=None, source=source, unlimited=True)
+            return _answer(feature, enabled=True, value=None, source=source, unlimited=True, parts=parts)
         number = value if isinstance(value, int) else 0
-        return _answer(feature, enabled=number > 0, value=number, source=source)
-    return _answer(feature, enabled=value is not None, value=value, source=source)
+        return _answer(feature, enabled=number > 0, value=number, source=source, parts=parts)
+    return _answer(feature, enabled=value is not None, value=value, source=source, parts=parts)
 
 
 def _off(feature: FeatureSpec, source: str) -> Answer:
@@ -424,7 +465,13 @@ def _off(feature: FeatureSpec, source: str) -> Answer:
 
 
 def _answer(
-    feature: FeatureSpec, *, enabled: bool, value: object, source: str, unlimited: bool = False
+    feature: FeatureSpec,
+    *,
+    enabled: bool,
+    value: object,
+    source: str,
+    unlimited: bool = False,
+    parts: tuple[Contribution, ...] = (),
 ) -> Answer:
     return Answer(
         feature_key=feature.key,
@@ -435,6 +482,7 @@ def _answer(
         source=source,
         valid_until=None,
         fallback=feature.fallback,
+        contributions=parts,
     )
 
 

@@ -21,7 +21,8 @@ from audit.imports import (
 )
 from catalog.models import Feature, Item
 from catalog.permissions import GRANT_FEATURE
-from catalog.resources import clean_feature_value, value_text
+from catalog.resources import value_text
+from catalog.values import clean_grant_value
 from subscriptions import permissions, services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 
@@ -202,6 +203,14 @@ class SubscriptionResource(ServiceResource):
         return queryset.select_related("customer", "plan").prefetch_related("addons__addon")
 
 
+def clean_grant_cell(feature: Feature, text: str) -> object:
+    """A grant's value from its cell: fits the feature's kind, not necessarily its levels."""
+    try:
+        return clean_grant_value(feature, text)
+    except ValidationError as error:
+        raise ValidationError({"value": error.messages}) from None
+
+
 def _by_key(pair: tuple[Item, int]) -> str:
     return pair[0].key
 
@@ -222,7 +231,8 @@ class OverrideResource(ServiceResource):
         "valid_from": "When it starts, ISO 8601 in UTC; empty for now on. With subscription and "
         "feature, it names the override.",
         "effect": "grant or revoke.",
-        "value": "The granted value (as for entitlements); empty for a revoke.",
+        "value": "The granted value: on for a switch, any whole number for a quantity, a level "
+        "for a custom; empty for a revoke.",
         "valid_until": "When it ends, ISO 8601 in UTC; empty for until removed.",
         "delete": "true to remove the override (optional column).",
     }
@@ -276,7 +286,7 @@ class OverrideResource(ServiceResource):
                 raise ValidationError({"value": "A revoke has no value: leave the cell empty."})
             override.value = None
         elif "value" in self.present:
-            override.value = clean_feature_value(override.feature, cells["value"])
+            override.value = clean_grant_cell(override.feature, cells["value"])
 
     def render(self, override: Override) -> dict[str, Any]:
         return {

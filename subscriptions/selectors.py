@@ -141,3 +141,14 @@ def resolve_customer(
         customer_segments(customer, catalog),
         now or timezone.now(),
     )
+
+
+def coming_overrides(customer: Customer, *, now: datetime | None = None) -> list[Override]:
+    """The overrides on the customer's subscriptions that have not started yet, soonest first
+    (one query): what support sees coming."""
+    now = now or timezone.now()
+    return list(
+        Override.objects.filter(subscription__customer=customer, valid_from__gt=now)
+        .select_related("feature", "subscription")
+        .order_by("valid_from", "pk")
+    )

@@ -197,3 +197,25 @@ def test_seed_demo__run_a_second_time__creates_no_rows_and_no_history(demo):
     after = row_counts()
     assert {label: (before[label], n) for label, n in after.items() if before[label] != n} == {}
     assert any(label.startswith("catalog.Historical") and n > 0 for label, n in before.items())
+
+
+def test_acme__max_members_35__parts_plan_25_and_two_extra_seats_of_5(demo):
+    answer = resolve("acme")["max-members"]
+
+    parts = [(c.source, c.units, c.per_unit, c.amount) for c in answer.contributions]
+    assert parts == [("plan:business", 1, 25, 25), ("addon:extra-seats", 2, 5, 10)]
+
+
+def test_vandelay__60_seats_negotiated_from_next_month__plan_50_until_then_then_the_grant(demo):
+    override = Override.objects.get(
+        subscription__customer__external_id="vandelay", feature__key="max-members"
+    )
+    now = timezone.now()
+
+    before = resolve("vandelay", now=now)["max-members"]
+    after = resolve("vandelay", now=override.valid_from)["max-members"]
+
+    assert (override.valid_from.day, override.valid_from > now, override.valid_until) == (1, True, None)
+    assert (before.value, before.source) == (50, "plan:business-2024")
+    assert before.valid_until == override.valid_from
+    assert (after.value, after.source, after.valid_until) == (60, f"override:{override.pk}", None)

@@ -19,6 +19,8 @@ from django.utils import timezone
 from django_countries.fields import CountryField
 
 from audit.context import change_context
+from catalog.models import Feature
+from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription
 from tests import factories as f
 from tests.admin_pages import (
@@ -377,7 +379,10 @@ def test_subscription_add__on_a_legacy_plan__error_shown_and_nothing_saved(clien
     )
 
     assert response.status_code == 200
-    assert "business-2024 is legacy: no new subscription may be put on it." in text(response)
+    assert (
+        f"{shop.legacy.name} is a legacy (grandfathered) plan: subscriptions already on it keep it, "
+        "but no new subscription may be put on it. Choose an active plan."
+    ) in text(response)
     assert not Subscription.objects.filter(external_id="sub-new").exists()
     assert history_rows() == history_before
 
@@ -388,7 +393,7 @@ def test_subscription_change__plan_moved_to_a_legacy_plan__error_shown_and_plan_
     response = post_form(client, url, {"plan": shop.legacy.pk, "status": "active", "change_reason": REASON})
 
     assert response.status_code == 200
-    assert "business-2024 is legacy: no new subscription may be put on it." in text(response)
+    assert f"{shop.legacy.name} is a legacy (grandfathered) plan" in text(response)
     shop.subscription.refresh_from_db()
     assert shop.subscription.plan == shop.plan
 
@@ -452,6 +457,22 @@ def test_override_add__valid_grant__saved_live_with_reason_from_admin(client, su
 # --- resolved entitlements on the customer's page -----------------------------------------------
 
 
+CONTRIBUTIONS = re.compile(r'<ul[^>]*data-testid="contributions".*?</ul>', re.S)
+
+
+def contributions(response, feature: str) -> list[str]:
+    """The parts listed under an answer's source: `plan:business 25`, `+ addon:…`."""
+    page = response.content.decode()
+    row = re.search(rf'<tr[^>]*data-feature="{feature}"[^>]*>(.*?)</tr>', page, re.S)
+    parts = CONTRIBUTIONS.search(row.group(1)) if row else None
+    if parts is None:
+        return []
+    return [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", item)).split())
+        for item in re.findall(r"<li>(.*?)</li>", parts.group(0), re.S)
+    ]
+
+
 def resolved_rows(response, testid: str) -> dict[str, list[str]]:
     """The rows of one table of the resolved entitlements: feature → its cells' text."""
     page = response.content.decode()
@@ -461,7 +482,7 @@ def resolved_rows(response, testid: str) -> dict[str, list[str]]:
     return {
         feature: [
             html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
-            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", re.sub(CONTRIBUTIONS, "", row), re.S)
         ]
         for feature, row in re.findall(
             r'<tr[^>]*data-feature="([^"]+)"[^>]*>(.*?)</tr>', match.group(0), re.S
@@ -500,3 +521,132 @@ def test_customer_page__acme_without_overrides__everything_inherited(client, sup
     inherited = resolved_rows(response, "inherited-entitlements")
     assert inherited["max-members"][1:3] == ["35", "plan:business"]
     assert inherited["change-request-version"][1:3] == ["v2", "segment:beta"]
+
+
+def test_customer_page__business_with_extra_seats__the_sum_shown_with_its_parts(client, superuser, demo):
+    customer = Customer.objects.get(external_id="acme")
+
+    response = client.get(reverse("admin:subscriptions_customer_change", args=[customer.pk]))
+
+    assert contributions(response, "max-members") == ["plan:business 25", "+ addon:extra-seats 2 × 5 = 10"]
+    # One part is no sum: nothing listed under it.
+    assert contributions(response, "data-export") == []
+
+
+def test_customer_page__override_starting_next_week__listed_as_coming_with_start_and_end(
+    client, superuser, demo
+):
+    customer = Customer.objects.get(external_id="acme")
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=7)
+    services.override_grant(
+        subscription=customer.subscriptions.get(),
+        feature=Feature.objects.get(key="max-members"),
+        value=40,
+        valid_from=start,
+        valid_until=start + timedelta(days=2),
+        actor=None,
+        reason=REASON,
+        source="shell",
+    )
+
+    response = client.get(reverse("admin:subscriptions_customer_change", args=[customer.pk]))
+
+    coming = resolved_rows(response, "coming-overrides")
+    assert coming == {
+        "max-members": [
+            "max-members",
+            "grant 40",
+            "sub-acme",
+            start.strftime("%Y-%m-%d %H:%M UTC"),
+            (start + timedelta(days=2)).strftime("%Y-%m-%d %H:%M UTC"),
+        ]
+    }
+    inherited = resolved_rows(response, "inherited-entitlements")
+    assert inherited["max-members"][1:4] == ["35", "plan:business", start.strftime("%Y-%m-%d %H:%M UTC")]
+    assert f"the next change on its own is at {start:%Y-%m-%d %H:%M} UTC" in text(response)
+
+
+# --- words and layout -----------------------------------------------------------------------------
+
+
+def test_subscription_add__plan_choices__legacy_plan_marked_and_no_empty_read_only_table(
+    client, superuser, shop
+):
+    response = client.get(reverse("admin:subscriptions_subscription_add"))
+
+    page = text(response)
+    options = dict(re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page))
+    assert options[str(shop.plan.pk)] == shop.plan.name
+    assert options[str(shop.legacy.pk)] == f"{shop.legacy.name} (legacy)"
+    assert "Other overrides" not in page
+
+
+def test_subscription_change__on_a_legacy_plan__kept_when_saved(client, superuser, shop):
+    with change_context(actor=None, reason="Test data", source="shell"):
+        subscription = f.SubscriptionFactory(external_id="sub-old", plan=f.ItemFactory(key="plan-2020"))
+        subscription.plan.status = "legacy"
+        subscription.plan.save()
+    url = reverse("admin:subscriptions_subscription_change", args=[subscription.pk])
+
+    response = post_form(
+        client, url, {"plan": subscription.plan.pk, "status": "paused", "change_reason": REASON}
+    )
+
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.plan.key, subscription.status) == ("plan-2020", "paused")
+
+
+def test_customer_add__country__searchable_widget_and_no_empty_subscriptions_table(client, superuser):
+    response = client.get(reverse("admin:subscriptions_customer_add"))
+
+    page = response.content.decode()
+    select = re.search(r'<select name="country"[^>]*>', page).group(0)
+    assert "unfold-admin-autocomplete" in select
+    assert "select2" in page
+    assert "Trial ends at" not in page  # the subscriptions table's column
+
+
+def test_override_add__dates__labelled_utc(client, superuser):
+    page = text(client.get(reverse("admin:subscriptions_override_add")))
+
+    assert "Valid from (UTC)" in page
+    assert "Valid until (UTC)" in page
+
+
+def test_override_add__grant_of_a_level_without_a_value__says_a_value_is_needed(client, superuser, shop):
+    with change_context(actor=None, reason="Test data", source="shell"):
+        support = f.FeatureFactory(key="support-level", custom=True)
+
+    response = post_form(
+        client,
+        reverse("admin:subscriptions_override_add"),
+        {
+            "subscription": shop.subscription.pk,
+            "feature": support.pk,
+            "effect": "grant",
+            "value": "",
+            "change_reason": REASON,
+        },
+    )
+
+    page = text(response)
+    assert "A grant needs a value: choose one of: email, email+chat, email+chat+sla." in page
+    assert "None is not a level" not in page
+    assert not Override.objects.filter(subscription=shop.subscription).exists()
+
+
+def test_subscription_page__as_support__override_table_named_by_what_it_is_with_values_in_words(client, demo):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.get(username="support"))
+    subscription = Subscription.objects.get(external_id="sub-streamfan")
+
+    response = client.get(reverse("admin:subscriptions_subscription_change", args=[subscription.pk]))
+
+    page = text(response)
+    assert "Overrides of features you may grant" in page
+    assert "Overrides you may change" not in page
+    assert ">true<" not in page.replace(" ", "").replace("\n", "")
+    assert "Add-ons" not in page  # read-only and empty: not shown
+    assert "grant 4k-streaming on sub-streamfan" not in page  # no row title repeating the row

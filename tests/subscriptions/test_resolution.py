@@ -25,6 +25,7 @@ from subscriptions.resolution import (
     UNLIMITED,
     AddonSpec,
     Answer,
+    Contribution,
     CustomerState,
     FeatureSpec,
     ItemGrant,
@@ -1112,3 +1113,120 @@ def test_resolve_entitlements__same_inputs__same_answers_as_resolve_feature() ->
     assert dict(resolution.answers) == {
         spec.key: resolve_feature(spec, state, SEGMENTS, NOW) for spec in features
     }
+
+
+# --- contributions: the parts of an answer made of plans and add-ons -----------------------------
+
+
+def parts(answer: Answer) -> list[tuple[str, int, object, object]]:
+    return [(c.source, c.units, c.per_unit, c.amount) for c in answer.contributions]
+
+
+CONTRIBUTIONS = [
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(addons=(extra_seats(3),))),
+        40,
+        [("plan:business", 1, 25, 25), ("addon:extra-seats", 3, 5, 15)],
+        id="plan-and-three-extra-seats",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(addons=(extra_seats(6),))),
+        55,
+        [("addon:extra-seats", 6, 5, 30), ("plan:business", 1, 25, 25)],
+        id="add-on-larger-than-plan-first",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(id=1, addons=(extra_seats(1),)), business(id=2, addons=(extra_seats(2),))),
+        65,
+        [("plan:business", 2, 25, 50), ("addon:extra-seats", 3, 5, 15)],
+        id="same-plan-and-add-on-on-two-subscriptions-counted-together",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(enterprise(addons=(extra_seats(2),))),
+        None,
+        [("plan:enterprise", 1, UNLIMITED, UNLIMITED), ("addon:extra-seats", 2, 5, 10)],
+        id="unlimited-plan-wins-add-on-still-listed",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business()),
+        25,
+        [("plan:business", 1, 25, 25)],
+        id="plan-alone-one-part",
+    ),
+    pytest.param(
+        SUPPORT,
+        customer(
+            sub(
+                "basic",
+                grant("support-level", "email"),
+                addons=(addon("chat", 2, grant("support-level", "email+chat")),),
+            )
+        ),
+        "email+chat",
+        [("addon:chat", 2, "email+chat", "email+chat"), ("plan:basic", 1, "email", "email")],
+        id="custom-highest-level-first",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(addons=(extra_seats(3),), overrides=(override(7, "max-members", "grant", 40),))),
+        40,
+        [],
+        id="override-has-no-parts",
+    ),
+    pytest.param(
+        MAX_MEMBERS,
+        customer(business(status="canceled", addons=(extra_seats(3),))),
+        0,
+        [],
+        id="nothing-live-no-parts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "state", "value", "expected"), CONTRIBUTIONS)
+def test_resolve_feature__plans_and_add_ons__contributions_list_each_part_largest_first(
+    spec: FeatureSpec, state: CustomerState, value: object, expected: list[tuple[str, int, object, object]]
+) -> None:
+    answer = resolve_feature(spec, state, SEGMENTS, NOW)
+
+    assert answer.value == value
+    assert parts(answer) == expected
+    if expected:
+        assert answer.source == expected[0][0]
+
+
+def test_resolve_feature__add_on_on_a_trial_ending__parts_change_but_answer_still_holds() -> None:
+    # The parts explain the value; the same value from the same source still holds.
+    state = customer(
+        business(id=1, addons=(extra_seats(1),)),
+        business(id=2, status="trialing", trial_ends_at=NOW + DAY),
+    )
+
+    answer = resolve_feature(MAX_MEMBERS, state, SEGMENTS, NOW)
+    later = resolve_feature(MAX_MEMBERS, state, SEGMENTS, NOW + DAY)
+
+    assert (answer.value, answer.source) == (55, "plan:business")
+    assert (later.value, later.source) == (30, "plan:business")
+    assert answer.valid_until == NOW + DAY
+    assert later.contributions == (
+        Contribution(source="plan:business", units=1, per_unit=25, amount=25),
+        Contribution(source="addon:extra-seats", units=1, per_unit=5, amount=5),
+    )
+
+
+def test_resolve_feature__negotiated_grant_starting_later__answer_holds_until_it_starts() -> None:
+    # 40 seats (not a level of max-members) negotiated from tomorrow: today's answer is the
+    # plan's, and it says it holds only until the grant starts.
+    state = customer(business(overrides=(override(7, "max-members", "grant", 40, since=NOW + DAY),)))
+
+    today = resolve_feature(MAX_MEMBERS, state, SEGMENTS, NOW)
+    tomorrow = resolve_feature(MAX_MEMBERS, state, SEGMENTS, NOW + DAY)
+
+    assert summary(today) == (True, 25, False, "plan:business")
+    assert today.valid_until == NOW + DAY
+    assert summary(tomorrow) == (True, 40, False, "override:7")

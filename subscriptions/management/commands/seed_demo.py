@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import request_scope
+from audit.context import change_context, request_scope
 from catalog import services as catalog_services
 from catalog.models import Feature, Item, Tag
 from catalog.roles import ROLE_CATALOG, ROLE_PRODUCT, ROLE_SALES, ROLE_SUPPORT
@@ -213,6 +213,7 @@ class Command(BaseCommand):
             item.status = status
             catalog_services.item_save(item=item, **WHO)
         created += self._event_override(customers["streamfan"], features["4k-streaming"], now)
+        created += self._coming_seats(customers["vandelay"], features["max-members"], now)
         created += self._segments(customers, features, tags)
         self.stdout.write(self.style.SUCCESS(f"Demo catalogue ready ({created} objects created)."))
 
@@ -230,7 +231,8 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
             if role:
-                user.groups.add(Group.objects.get(name=role))
+                with change_context(**WHO):  # role memberships are recorded like any change
+                    user.groups.add(Group.objects.get(name=role))
             created += 1
         return created
 
@@ -246,6 +248,26 @@ class Command(BaseCommand):
             valid_from=now - timedelta(days=1),
             valid_until=now + timedelta(days=2),
             **WHO,
+        )
+        return 1
+
+    def _coming_seats(self, customer: Customer, feature: Feature, now) -> int:
+        """Sales' negotiated 60 seats (not one of the plans' levels) from the first of next
+        month: an override that has not started yet, so the customer page shows it coming and
+        says the plan's 50 hold only until then. Open-ended, so the dashboard's "ending in the
+        next 7 days" keeps only support's live weekend."""
+        subscription = customer.subscriptions.get()
+        if Override.objects.filter(subscription=subscription, feature=feature).exists():
+            return 0
+        first_of_next_month = (now.replace(day=1, hour=0) + timedelta(days=32)).replace(day=1)
+        services.override_grant(
+            subscription=subscription,
+            feature=feature,
+            value=60,
+            valid_from=first_of_next_month,
+            actor=None,
+            reason=f"{REASON} Renewal signed for 60 seats, see https://crm.example/deal/412",
+            source="shell",
         )
         return 1
 
