@@ -2,9 +2,7 @@
 or expiring one is recorded with who, when, from where and why, from the admin, the shell
 and the services alike; a write without a reason changes nothing. The log never holds the
 key or its hash: it names a key by its prefix.
-
-The module uses no `demo` fixture: the browser journey needs committed data
-(`demo_live`), which the module-wide demo transaction of tests/api would hide."""
+(The admin's journey in Chromium is tests/browser/test_api_keys_journey.py.)"""
 
 from __future__ import annotations
 
@@ -13,19 +11,16 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Page, expect
 
 from api import services
 from api.models import APIKey
 from audit.context import ChangeReasonRequired
 from audit.models import AuditEntry
-from tests.browser.conftest import browser, demo_live, login, page  # noqa: F401 (fixtures)
 from tests.factories import SuperuserFactory, UserFactory
 
 REASON = "OPS-42: billing sync moves to the new cluster"
@@ -337,62 +332,3 @@ def test_create_api_key_command__no_reason__the_recorded_reason_names_the_key_an
 
     [entry] = key_entries()
     assert entry.reason == "API key billing for billing-bot, created with manage.py create_api_key"
-
-
-# --- in the browser -------------------------------------------------------------------------
-
-
-@pytest.mark.browser
-def test_journey__create_and_revoke_with_reasons__both_in_the_audit_log(
-    page: Page,  # noqa: F811
-    demo_live,  # noqa: F811
-    login,  # noqa: F811
-):
-    shots = "/tmp/helper-f"
-    login(page, demo_live, "admin")
-
-    # The key admin, from the sidebar's list of every application.
-    page.get_by_text("All applications").click()
-    page.screenshot(path=f"{shots}/all-applications.png", full_page=True)
-    page.get_by_role("link", name="API keys").first.click()
-    page.get_by_role("link", name="Add API key").click()
-    page.get_by_label("Name").fill("billing-sync")
-    with page.expect_popup() as lookup:  # the owner's magnifier opens the list of users
-        page.locator("#lookup_id_owner").click()
-    lookup.value.get_by_role("link", name="sales", exact=True).click()
-    expect(page.locator("#id_owner")).to_have_value(str(User.objects.get(username="sales").pk))
-    page.get_by_label("Reason for this change").fill("OPS-42: billing sync needs its own key")
-    page.screenshot(path=f"{shots}/key-add.png", full_page=True)
-    page.get_by_role("button", name="Save", exact=True).click()
-
-    shown = page.get_by_text(re.compile(r"The key for billing-sync is: \S+ — copy it now"))
-    expect(shown).to_be_visible()
-    page.screenshot(path=f"{shots}/key-created.png", full_page=True)
-
-    # Its page: revoke, asked why.
-    page.get_by_role("link", name="billing-sync").first.click()
-    page.screenshot(path=f"{shots}/key-page.png", full_page=True)
-    page.get_by_role("link", name="Revoke").click()
-    reason = page.get_by_label("Reason for this change")
-    page.get_by_role("button", name="Revoke this key").click()  # no reason: the browser asks for one
-    assert reason.evaluate("element => element.validity.valueMissing")
-    reason.fill("   ")  # only blanks: the page comes back with the error
-    page.get_by_role("button", name="Revoke this key").click()
-    expect(page.get_by_test_id("reason-error")).to_be_visible()
-    assert not APIKey.objects.get(name="billing-sync").revoked
-    page.screenshot(path=f"{shots}/key-revoke-refused.png", full_page=True)
-    page.get_by_label("Reason for this change").fill("Leaked in a build log, see https://tickets.example/T-9")
-    page.screenshot(path=f"{shots}/key-revoke.png", full_page=True)
-    page.get_by_role("button", name="Revoke this key").click()
-    expect(page.get_by_text(re.compile(r"Revoked billing-sync \(\w+…\)\."))).to_be_visible()
-    assert APIKey.objects.get(name="billing-sync").revoked
-
-    # The audit log: both writes, with who and why.
-    page.get_by_role("link", name="Audit log").click()
-    rows = page.locator("#result_list tbody tr", has_text="billing-sync")
-    expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("Leaked in a build log")
-    expect(rows.nth(0).get_by_role("link", name="https://tickets.example/T-9")).to_be_visible()
-    expect(rows.nth(0)).to_contain_text("admin")
-    expect(rows.nth(1)).to_contain_text("OPS-42: billing sync needs its own key")
-    page.screenshot(path=f"{shots}/audit-log.png")
