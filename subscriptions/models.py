@@ -12,6 +12,7 @@ from django_countries.fields import CountryField
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Item
 from catalog.values import clean_grant_value
+from toolkit.bounds import refuse_far_date, refuse_huge_numbers
 
 
 class Customer(TrackedModel):
@@ -23,7 +24,10 @@ class Customer(TrackedModel):
     name = models.CharField(max_length=200)
     country = CountryField(blank=True)
     traits = models.JSONField(
-        default=dict, blank=True, help_text='Free attributes for segment rules, e.g. {"industry": "media"}.'
+        default=dict,
+        blank=True,
+        validators=[refuse_huge_numbers],
+        help_text='Free attributes for segment rules, e.g. {"industry": "media"}.',
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -60,9 +64,9 @@ class Subscription(TrackedModel):
         Item, on_delete=models.PROTECT, related_name="subscriptions", limit_choices_to={"kind": "plan"}
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    trial_ends_at = models.DateTimeField(null=True, blank=True)
-    current_period_end = models.DateTimeField(null=True, blank=True)
-    past_due_since = models.DateTimeField(null=True, blank=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True, validators=[refuse_far_date])
+    current_period_end = models.DateTimeField(null=True, blank=True, validators=[refuse_far_date])
+    past_due_since = models.DateTimeField(null=True, blank=True, validators=[refuse_far_date])
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = AuditedHistoricalRecords()
@@ -134,6 +138,10 @@ class Override(TrackedModel):
     `valid_from` and `valid_until` (either may be open). A grant's value fits the feature's
     kind, not its levels: a negotiated 40 seats is fine where plans offer 5, 10, 25, 50."""
 
+    # The database's exclusion constraint that refuses overlapping windows when two writes race
+    # past clean() (PostgreSQL; migration 0004).
+    NO_OVERLAP = "override_no_overlap"
+
     class Effect(models.TextChoices):
         GRANT = "grant", "Grant"
         REVOKE = "revoke", "Revoke"
@@ -141,9 +149,18 @@ class Override(TrackedModel):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="overrides")
     feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="overrides")
     effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.GRANT)
-    value = models.JSONField(null=True, blank=True, help_text="The granted value; empty for a revoke.")
-    valid_from = models.DateTimeField(null=True, blank=True, help_text="In UTC. Empty: from now on.")
-    valid_until = models.DateTimeField(null=True, blank=True, help_text="In UTC. Empty: until removed.")
+    value = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[refuse_huge_numbers],
+        help_text="The granted value; empty for a revoke.",
+    )
+    valid_from = models.DateTimeField(
+        null=True, blank=True, validators=[refuse_far_date], help_text="In UTC. Empty: from now on."
+    )
+    valid_until = models.DateTimeField(
+        null=True, blank=True, validators=[refuse_far_date], help_text="In UTC. Empty: until removed."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = AuditedHistoricalRecords()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.writes import delete_audited, save_audited
@@ -96,7 +96,17 @@ def override_save(*, override: Override, actor: User | None, reason: str, source
         original = Override.objects.select_related("feature").get(pk=override.pk)
         permissions.require_override(actor, "change", original.feature)
     permissions.require_override(actor, "add" if override.pk is None else "change", override.feature)
-    save_audited(override, actor=actor, reason=reason, source=source)
+    try:
+        with transaction.atomic():
+            save_audited(override, actor=actor, reason=reason, source=source)
+    except IntegrityError as error:
+        # Another write of an overlapping window committed between clean() and this insert:
+        # the database's exclusion constraint refused it (migration 0004).
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) != Override.NO_OVERLAP:
+            raise
+        raise ValidationError(
+            {"valid_from": "This window overlaps another override of this feature on this subscription."}
+        ) from error
     revisions.customers_changed([override.subscription.customer_id])
     return override
 

@@ -65,3 +65,28 @@ def test_scheduled_change__in_year_9999__refused():
             reason="Far future",
             source="shell",
         )
+
+
+@pytest.mark.django_db
+def test_subscription__date_in_year_9999__refused_by_the_service(audited):
+    from subscriptions import services as subscription_services
+
+    subscription = factories.SubscriptionFactory()
+    subscription.trial_ends_at = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+
+    with pytest.raises(ValidationError, match="before 9000-01-01"):
+        subscription_services.subscription_save(
+            subscription=subscription, actor=None, reason="t", source="shell"
+        )
+
+
+@pytest.mark.django_db
+def test_customer__trait_beyond_64_bits__refused_by_the_service():
+    from subscriptions import services as subscription_services
+    from subscriptions.models import Customer
+
+    customer = Customer(external_id="huge", name="Huge", traits={"n": 18446744073709551616})
+
+    with pytest.raises(ValidationError, match="too large"):
+        subscription_services.customer_save(customer=customer, actor=None, reason="t", source="shell")
+    assert not Customer.objects.filter(external_id="huge").exists()

@@ -20,7 +20,7 @@ from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription
 
 DEMO_PASSWORD = "entitle-demo"
-REASON = "Demo catalogue loaded by seed_demo (DESIGN §9)."
+REASON = "Demo catalogue loaded by seed_demo."
 WHO = {"actor": None, "reason": REASON, "source": "shell"}
 
 FEATURES = [
