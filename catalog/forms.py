@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django_countries import countries
 from unfold.widgets import UnfoldAdminSelect2MultipleWidget, UnfoldAdminTextInputWidget
 
-from catalog.values import display_value
+from catalog.values import display_value, value_hint
 
 
 class SearchableMultipleSelect(UnfoldAdminSelect2MultipleWidget):
@@ -46,19 +46,6 @@ class MarketsField(forms.TypedMultipleChoiceField):
         if value is None or isinstance(value, str):
             return value
         return [getattr(country, "code", country) for country in value]
-
-
-def value_hint(feature) -> str:
-    """What value fits `feature`, as a sentence for a form that was left empty."""
-    if feature.kind == "switch":
-        return f"{feature.key} is a switch: type on."
-    if feature.kind == "quantity":
-        levels = ", ".join(str(level) for level in feature.levels or [])
-        extra = ", or unlimited" if feature.allow_unlimited else ""
-        return f"Choose a level of {feature.key}: {levels}{extra}."
-    if feature.kind == "range":
-        return f"Give {feature.key} a whole number from {feature.min_value} to {feature.max_value}."
-    return f"Choose a level of {feature.key}: {', '.join(str(level) for level in feature.levels or [])}."
 
 
 class FeatureValueFormMixin:

@@ -29,11 +29,24 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
+def value_hint(feature: Feature) -> str:
+    """What value of `feature` a plan, add-on or targeting rule may give, as a sentence."""
+    if feature.kind == "switch":
+        return f"{feature.key} is a switch: type on."
+    if feature.kind == "range":
+        return f"Give {feature.key} a whole number from {feature.min_value} to {feature.max_value}."
+    levels = ", ".join(str(level) for level in feature.levels or [])
+    extra = ", or unlimited" if feature.kind == "quantity" and feature.allow_unlimited else ""
+    return f"Choose a level of {feature.key}: {levels}{extra}."
+
+
 def clean_value(feature: Feature, value: object) -> object:
     """Return `value` in its canonical form for `feature`, or raise ValidationError saying
     what would fit: `true` for a switch, one of the levels (or "unlimited" where allowed) for
     a quantity, a whole number within bounds for a range, one of the levels for a custom."""
     kind = feature.kind
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(value_hint(feature))
     if kind == "switch":
         if value is True or (isinstance(value, str) and value.strip().lower() in {"true", "on"}):
             return True

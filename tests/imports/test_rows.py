@@ -141,6 +141,14 @@ def test_import__blank_lines_and_header_case__are_forgiven(catalog_user):
     assert result.is_clean and [row.line for row in result.changes] == [3]
 
 
+def test_import__an_empty_value__refused_saying_what_would_fit(catalog_user):
+    result = import_text("entitlements", "item,feature,value\nbusiness,max-members,", user=catalog_user)
+
+    assert [row.reasons for row in result.refused] == [
+        ["value: Choose a level of max-members: 5, 10, 25, 50, or unlimited."]
+    ]
+
+
 def test_import__a_delete_cell__removes_the_entitlement(catalog_user):
     result = import_text(
         "entitlements",
