@@ -67,9 +67,14 @@ _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def display_changes(changes: list[dict]) -> list[dict]:
-    """A history row's changes as shown: times stored in ISO 8601 shown as every other time."""
+    """A history row's changes as shown: times stored in ISO 8601 shown as every other time,
+    true and false as yes and no, lists as their items (an empty one as nothing)."""
 
     def shown(value):
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list):
+            return ", ".join(str(shown(item)) for item in value) or "none"
         if isinstance(value, str) and _ISO_TIME.match(value):
             try:
                 when = datetime.fromisoformat(value)

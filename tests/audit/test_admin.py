@@ -335,3 +335,18 @@ def test_dates__one_format_with_utc(client, superuser):
     response = client.get(URL)
 
     assert "2026-12-26 23:00 UTC" in text(response)
+
+
+def test_changes__booleans_and_lists__read_as_words(client, superuser):
+    entry = entries(1)[0]
+    entry.changes = [
+        {"field": "via tags", "old": None, "new": True},
+        {"field": "tags", "old": [], "new": ["Product", "Sales"]},
+    ]
+    entry.save()
+
+    response = client.get(URL)
+
+    changes = re.search(r'data-testid="changes">(.*?)</ul>', text(response), re.S).group(1)
+    words = " ".join(re.sub(r"<[^>]+>", " ", changes).split())
+    assert words == "via tags : yes tags : none → Product, Sales"
