@@ -150,12 +150,13 @@ def test_dashboard__ending_soon_and_scheduled__listed_with_their_links(superuser
     tables = rendered_tables(response)
     override = Subscription.objects.get(external_id="sub-streamfan").overrides.get()
     assert list(tables["overrides-ending"].rows) == [str(override.pk)]
-    assert tables["overrides-ending"].texts(str(override.pk))[1:6] == [
+    assert tables["overrides-ending"].texts(str(override.pk))[1:7] == [
         "streamfan",
         "GB",
         "sub-streamfan",
         "streaming-standard",
         "4k-streaming",
+        "grant on",
     ]
     assert list(tables["trials-ending"].rows) == [str(soon.pk)]
     assert tables["scheduled-changes"].texts(str(change.pk))[1:4] == [
