@@ -15,9 +15,12 @@ def create_roles_and_tags(apps, schema_editor):
     from catalog.roles import INITIAL_TAGS, ROLE_PERMISSIONS
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        # create_permissions skips an app without a models module, as a migration's app states
+        # are; put back what was there (tests call this with the real registry, whose app
+        # configs must keep theirs, or a later flush recreates no content types).
+        models_module, app_config.models_module = getattr(app_config, "models_module", None), True
         create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
