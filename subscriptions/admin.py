@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.decorators import action
-from unfold.widgets import UnfoldAdminSelect2Widget
+from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSplitDateTimeVerticalWidget
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
 from audit.imports import AuditedImportExportMixin
@@ -223,6 +223,13 @@ OVERRIDE_HELP = {
 }
 
 
+def _date_over_time() -> UnfoldAdminSplitDateTimeVerticalWidget:
+    """Date above time: a table row of overrides then fits the page at 1400 px."""
+    return UnfoldAdminSplitDateTimeVerticalWidget(
+        date_attrs={"placeholder": "Date"}, time_attrs={"placeholder": "Time"}
+    )
+
+
 class OverrideForm(forms.ModelForm):
     value = ValueField(required=False, help_text=GRANT_VALUE_HELP)
 
@@ -231,6 +238,7 @@ class OverrideForm(forms.ModelForm):
         fields = ["feature", "effect", "value", "valid_from", "valid_until"]
         labels = OVERRIDE_LABELS
         help_texts = OVERRIDE_HELP
+        widgets = {"valid_from": _date_over_time(), "valid_until": _date_over_time()}
 
 
 class OverrideInline(TabularInline):
