@@ -14,6 +14,9 @@ class EntitleAdminSite(UnfoldAdminSite):
     the login form then asks for the code, and for the device when there are several
     (templates/admin/login.html)."""
 
+    # An empty value reads as the resolved tables write it ("—"), not as Django's "-".
+    empty_value_display = "—"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if settings.ENTITLE_REQUIRE_MFA:
