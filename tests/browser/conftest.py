@@ -8,7 +8,9 @@ and tags come from a data migration, and a transactional test ends by emptying e
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -29,6 +31,14 @@ CHROMIUM_ARGS = [
 ]
 # Our pages answer in well under a second; a failing journey should fail fast, not after 30 s.
 TIMEOUT_MS = 5_000
+# Journeys save what they saw here, for a person to look at (ENTITLE_SCREENSHOTS to choose).
+SCREENSHOTS = Path(os.environ.get("ENTITLE_SCREENSHOTS", Path(tempfile.gettempdir()) / "entitle-screenshots"))
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the whole page as `<name>.png` under SCREENSHOTS."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="session")

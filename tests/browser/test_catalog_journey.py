@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import screenshot
+
 pytestmark = pytest.mark.browser
 
-SHOTS = Path("/tmp/helperA")
 REASON = "Catalog review CAT-7"
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def no_sideways_scroll(page: Page) -> None:
@@ -80,7 +75,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     # A switch offered in two markets, chosen by typing in the country box.
     add_feature(page, "offline-mode", "Offline mode", "switch")
     pick_countries(page, "Ireland", "Germany")
-    shot(page, "catalog-feature-add")
+    screenshot(page, "catalog-feature-add")
     save(page)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     assert sorted(code.code for code in Feature.objects.get(key="offline-mode").markets) == ["DE", "IE"]
@@ -107,7 +102,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     expect(markets.filter(has_text="Ireland")).to_have_count(1)
     expect(markets.filter(has_text="Germany")).to_have_count(1)
     no_sideways_scroll(page)
-    shot(page, "catalog-feature-change")
+    screenshot(page, "catalog-feature-change")
     open_sidebar(page, "Features")
     page.locator("input[name=q]").fill("live-sports")
     page.locator("input[name=q]").press("Enter")
@@ -145,7 +140,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     no_sideways_scroll(page)
     page.get_by_role("link", name="basic", exact=True).click()
     no_sideways_scroll(page)
-    shot(page, "catalog-item-change")
+    screenshot(page, "catalog-item-change")
     page.get_by_role("link", name="Supersede").click()
     page.get_by_label("Key of the new plan").fill("basic-2027")
     page.get_by_label("Reason for this change").fill(REASON)
@@ -168,7 +163,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     page.locator("#id_schedule_for_0").fill(when.strftime("%Y-%m-%d"))
     page.locator("#id_schedule_for_1").fill("09:00")
     no_sideways_scroll(page)
-    shot(page, "catalog-entitlement-schedule")
+    screenshot(page, "catalog-entitlement-schedule")
     save(page)
     expect(page.get_by_text(re.compile(r"Scheduled for .* UTC: nothing changes until then"))).to_be_visible()
     change = ScheduledChange.objects.get()
@@ -184,4 +179,4 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     row = page.locator("tr.form-row", has=page.locator("option[selected]", has_text="projects"))
     expect(row.locator("input[name$='-value']")).to_have_value("30")
     no_sideways_scroll(page)
-    shot(page, "catalog-plan-after-schedule")
+    screenshot(page, "catalog-plan-after-schedule")

@@ -11,10 +11,10 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from reporting.services import usage_snapshot_refresh
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
-SHOTS = "/tmp/helperE"
 
 # Chromium reports a refused resource both on the console and as a DOM event; catch both.
 LISTEN_FOR_VIOLATIONS = """
@@ -72,7 +72,7 @@ def test_csp__admin_pages_and_api_docs__work_with_nothing_refused(page, demo_liv
     login(page, demo_live, "admin")
     expect(page.get_by_test_id("reporting-dashboard")).to_be_visible()
     page.wait_for_function("[...document.querySelectorAll('canvas.chart')].some((c) => Chart.getChart(c))")
-    page.screenshot(path=f"{SHOTS}/csp-dashboard.png", full_page=True)
+    screenshot(page, "csp-dashboard")
     refusals.collect()
 
     # the sidebar (Alpine.js) leads to the features' changelist
@@ -89,7 +89,7 @@ def test_csp__admin_pages_and_api_docs__work_with_nothing_refused(page, demo_liv
     page.locator(".select2-selection").first.click()
     expect(page.locator(".select2-results__option").first).to_be_visible()
     page.keyboard.press("Escape")
-    page.screenshot(path=f"{SHOTS}/csp-feature.png", full_page=True)
+    screenshot(page, "csp-feature")
     reporting = page.get_by_role("link", name="Reporting", exact=True)
     if not reporting.is_visible():
         # unfold folds tabs that did not fit when the page was measured into its "more" menu
@@ -101,26 +101,26 @@ def test_csp__admin_pages_and_api_docs__work_with_nothing_refused(page, demo_liv
         "[...document.querySelectorAll('[data-testid=feature-reporting] canvas.chart')]"
         ".some((c) => Chart.getChart(c))"
     )
-    page.screenshot(path=f"{SHOTS}/csp-feature-reporting.png", full_page=True)
+    screenshot(page, "csp-feature-reporting")
     refusals.collect()
 
     # the features' import page (django-import-export)
     page.goto(f"{demo_live.url}/admin/catalog/feature/import/")
     expect(page.get_by_role("button", name="Preview")).to_be_visible()
-    page.screenshot(path=f"{SHOTS}/csp-import.png", full_page=True)
+    screenshot(page, "csp-import")
     refusals.collect()
 
     # the audit log, from the sidebar
     open_sidebar(page, "Audit log")
     expect(page.locator("#result_list")).to_be_visible()
-    page.screenshot(path=f"{SHOTS}/csp-audit.png", full_page=True)
+    screenshot(page, "csp-audit")
     refusals.collect()
 
     # the API's Swagger UI draws the schema
     page.goto(f"{demo_live.url}/api/docs/")
     expect(page.get_by_text("Entitle API").first).to_be_visible()
     expect(page.locator(".opblock").first).to_be_visible()
-    page.screenshot(path=f"{SHOTS}/csp-docs.png", full_page=True)
+    screenshot(page, "csp-docs")
     refusals.collect()
 
     # Then every page carried the policy, and the browser refused nothing under it

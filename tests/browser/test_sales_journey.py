@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import screenshot
+
 pytestmark = pytest.mark.browser
 
 REASON = "Contract signed, see https://crm.example/deal/881"
@@ -58,7 +60,7 @@ def test_sales_journey__grants_40_negotiated_seats_on_business__answered_as_the_
     seats = page.get_by_test_id("explicit-entitlements").locator('tr[data-feature="max-members"] td')
     expect(seats.nth(1)).to_have_text("40")
     expect(seats.nth(2)).to_have_text(re.compile(r"^override:\d+$"))
-    page.screenshot(path="/tmp/helperB/sales-umbrella-40.png", full_page=True)
+    screenshot(page, "sales-umbrella-40")
 
 
 def test_sales_journey__two_extra_seats_added__customer_page_shows_the_parts_of_the_sum(
@@ -71,7 +73,7 @@ def test_sales_journey__two_extra_seats_added__customer_page_shows_the_parts_of_
     _choose(page, "#id_addons-0-addon", "extra", "extra-seats")
     page.locator("#id_addons-0-quantity").fill("2")
     page.locator("#id_change_reason").fill(REASON)
-    page.screenshot(path="/tmp/helperB/sales-addons-form.png", full_page=True)
+    screenshot(page, "sales-addons-form")
     _save(page)
     expect(page.get_by_text("was changed successfully")).to_be_visible()
 
@@ -80,7 +82,7 @@ def test_sales_journey__two_extra_seats_added__customer_page_shows_the_parts_of_
     expect(seats.locator("td").nth(1)).to_have_text("35")
     parts = seats.get_by_test_id("contributions").locator("li")
     expect(parts).to_have_text(["plan:business 25", "+ addon:extra-seats 2 × 5 = 10"])
-    page.screenshot(path="/tmp/helperB/sales-umbrella-parts.png", full_page=True)
+    screenshot(page, "sales-umbrella-parts")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
 
 
@@ -98,7 +100,7 @@ def test_sales_journey__new_customer_and_subscription__legacy_plan_refused_activ
     page.locator("#id_name").fill("Wayne Enterprises")
     _choose(page, "#id_country", "Germ", "Germany")
     page.locator("#id_change_reason").fill(REASON)
-    page.screenshot(path="/tmp/helperB/sales-new-customer.png", full_page=True)
+    screenshot(page, "sales-new-customer")
     _save(page)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     assert Customer.objects.get(external_id="wayne").country.code == "DE"
@@ -121,7 +123,7 @@ def test_sales_journey__new_customer_and_subscription__legacy_plan_refused_activ
             "it, but no new subscription may be put on it. Choose an active plan."
         )
     ).to_be_visible()
-    page.screenshot(path="/tmp/helperB/sales-legacy-refused.png", full_page=True)
+    screenshot(page, "sales-legacy-refused")
     assert not Subscription.objects.filter(external_id="sub-wayne").exists()
 
     _choose(page, "#id_plan", "Business", "Business")

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import screenshot
+
 pytestmark = pytest.mark.browser
 
 
@@ -92,7 +94,7 @@ def test_support_journey__grants_4k_for_next_weekend__listed_as_coming_with_star
     expect(seats.locator("td").nth(1)).to_have_text("35")
     expect(seats.get_by_test_id("contributions")).to_contain_text("addon:extra-seats 2 × 5 = 10")
     expect(resolved).to_contain_text("No override is coming.")
-    page.screenshot(path="/tmp/helperB/support-acme-before.png", full_page=True)
+    screenshot(page, "support-acme-before")
 
     # To its subscription, and "Grant or revoke a feature".
     page.get_by_role("link", name="sub-acme", exact=True).click()
@@ -111,7 +113,7 @@ def test_support_journey__grants_4k_for_next_weekend__listed_as_coming_with_star
     _fill_datetime(page, "valid_from", saturday, "00:00")
     _fill_datetime(page, "valid_until", monday, "00:00")
     page.locator("#id_change_reason").fill("Event weekend, see https://tickets.example/SUP-101")
-    page.screenshot(path="/tmp/helperB/support-grant-form.png", full_page=True)
+    screenshot(page, "support-grant-form")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("was added successfully")).to_be_visible()
 
@@ -125,7 +127,7 @@ def test_support_journey__grants_4k_for_next_weekend__listed_as_coming_with_star
     four_k = page.get_by_test_id("inherited-entitlements").locator('tr[data-feature="4k-streaming"] td')
     expect(four_k.nth(1)).to_have_text("off")
     expect(four_k.nth(3)).to_have_text(f"{saturday.isoformat()} 00:00 UTC")  # holds until it starts
-    page.screenshot(path="/tmp/helperB/support-acme-after.png", full_page=True)
+    screenshot(page, "support-acme-after")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
 
     override = Override.objects.get(subscription__external_id="sub-acme", feature__key="4k-streaming")
