@@ -17,7 +17,7 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from audit.context import ChangeContext
-from audit.history import TrackedModel, _has_changes, _same, _snapshot, field_changes, require_context
+from audit.history import TrackedModel, _has_changes, _snapshot, field_changes, require_context, stored_alike
 from audit.models import AuditEntry
 
 M = TypeVar("M", bound=models.Model)
@@ -353,7 +353,7 @@ def _fields_changed(model: type[models.Model], objects) -> list[str]:
         if field.primary_key:
             continue
         for instance, stored in objects:
-            if not _same(field, stored.get(field.attname), getattr(instance, field.attname)):
+            if not stored_alike(field, stored.get(field.attname), getattr(instance, field.attname)):
                 names.append(field.name)
                 break
     return names

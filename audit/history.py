@@ -195,7 +195,7 @@ def field_changes(
             old, new = current, None
         else:
             old, new = loaded.get(field.attname, current), current
-            if _same(field, old, new):
+            if stored_alike(field, old, new):
                 continue
         if field.is_relation and history_type == "~":
             old = _related_label(field, old, known) if old else None
@@ -251,12 +251,12 @@ def _has_changes(instance: models.Model, records: HistoricalRecords) -> bool:
     if loaded is None:
         return True
     return any(
-        not _same(field, loaded.get(field.attname), getattr(instance, field.attname))
+        not stored_alike(field, loaded.get(field.attname), getattr(instance, field.attname))
         for field in records.fields_included(instance)
     )
 
 
-def _same(field: models.Field, old: Any, new: Any) -> bool:
+def stored_alike(field: models.Field, old: Any, new: Any) -> bool:
     """Whether two values of `field` would be stored alike: a multiple CountryField loads as
     "GB,IE" but reads as a list of countries."""
     if old == new:
@@ -274,7 +274,7 @@ def _snapshot(value: Any) -> Any:
 
 
 class TrackedQuerySet(models.QuerySet):
-    """Refuses the bulk writes that would bypass history (NOTES.md)."""
+    """Refuses the bulk writes that would bypass history (docs/audit.md)."""
 
     def update(self, **kwargs):
         raise ChangeReasonRequired(

@@ -127,20 +127,7 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     form = FeatureForm
     resource_classes = [FeatureResource]
     schedule_path = "/api/v1/features/{obj.key}"
-    schedule_fields = (
-        "name",
-        "description",
-        "kind",
-        "levels",
-        "min_value",
-        "max_value",
-        "allow_unlimited",
-        "markets",
-        "keep_when_delinquent",
-        "fallback",
-        "tags",
-        "status",
-    )
+    schedule_fields = tuple(DEFINITION_FIELDS)  # what the API's PATCH of a feature takes
     list_display = ["key", "name", "kind", "status", "markets_display", "fallback", "tag_list"]
     list_filter = ["kind", "status", "tags", "keep_when_delinquent", "fallback"]
     search_fields = ["key", "name", "description"]

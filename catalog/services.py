@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 
 from audit.context import change_context
+from audit.history import stored_alike
 from audit.writes import delete_audited, save_audited
 from catalog import permissions, revisions
 from catalog.models import Entitlement, Feature, Item, Tag
@@ -58,18 +59,8 @@ def feature_definition_changes(feature: Feature) -> list[str]:
     return [
         field.name
         for field in fields
-        if not _stored_alike(field, loaded.get(field.attname), getattr(feature, field.attname))
+        if not stored_alike(field, loaded.get(field.attname), getattr(feature, field.attname))
     ]
-
-
-def _stored_alike(field: models.Field, old: object, new: object) -> bool:
-    """A multiple country field loads as "GB,IE" but reads as a list of countries."""
-    if old == new:
-        return True
-    try:
-        return field.get_prep_value(old) == field.get_prep_value(new)
-    except (TypeError, ValueError):
-        return False
 
 
 @transaction.atomic
