@@ -1,6 +1,6 @@
 """`Authorization: Api-Key <key>`: who is calling, with which scope, and how often.
 
-Authentication is also where a request's one cache round trip happens (NOTES.md, hot path):
+Authentication is also where a request's one cache round trip happens (docs/operations.md):
 the keys revision (is the key this process remembers still as it was?) goes into one
 pipeline with whatever the view asks for through `prefetch(request, batch)` (the check
 endpoint's revisions and snapshot), and with the counts this process has not sent yet (the

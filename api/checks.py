@@ -1,4 +1,4 @@
-"""The entitlement check views' shared machinery (DESIGN §6, NOTES.md hot path).
+"""The entitlement check views' shared machinery (docs/api.md, docs/operations.md).
 
 A check adds its reads to the request's single round trip (`prefetch`, called by the key
 authentication): the two revisions, the shared snapshot when process memory has none, and

@@ -1,4 +1,4 @@
-"""How often applications check each feature, per day (DESIGN §7), counted without a database
+"""How often applications check each feature, per day (for the dashboard), counted without a database
 write per check.
 
 A check adds 1 to this process's count (`api.live.counters`), which reaches a Redis hash per

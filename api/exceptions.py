@@ -1,4 +1,4 @@
-"""Errors in DESIGN §6's shape: `{"detail": "...", "code": "..."}`, or DRF's field errors
+"""Errors in the API's shape (docs/api.md): `{"detail": "...", "code": "..."}`, or DRF's field errors
 for an invalid body. Domain exceptions raised by services become 4xx answers here, so a
 refused write is never a 500."""
 

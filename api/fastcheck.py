@@ -1,4 +1,4 @@
-"""The check endpoints' warm path, served without DRF's dispatch (BENCHMARKS.md, fix C).
+"""The check endpoints' warm path, served without DRF's dispatch (BENCHMARKS.md).
 
 DRF's dispatch (request wrapping, authentication, permission and throttle classes, content
 negotiation) costs a check about as much as the rest of the check. A warm check needs none of

@@ -1,5 +1,5 @@
 """Each web process's live view of the revisions, and the counters a check adds to, so that a
-warm check makes no cache round trip at all (BENCHMARKS.md, fix B).
+warm check makes no cache round trip at all (BENCHMARKS.md).
 
 **Revisions.** Every bump is published on a Redis channel in the same atomic step as its
 increment (`catalog.revisions.bump`). A listener thread per process subscribes to it; once
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 # Pings go down the same connection as the messages, so a pong proves every bump published
 # before its ping has arrived. With no pong for STALE_AFTER, the process stops trusting what it
 # knows: even a connection that stalls without closing delays no change by more than that
-# (issue 8: a change visible to checks within one second).
+# (a change is visible to checks within one second).
 PING_SECONDS = 0.25
 STALE_AFTER = 0.9
 FLUSH_SECONDS = 0.1

@@ -1,4 +1,4 @@
-"""A check's Redis round trip, sent before the rest of the middleware runs (BENCHMARKS.md, fix E).
+"""A check's Redis round trip, sent before the rest of the middleware runs (BENCHMARKS.md).
 
 A check served from Redis (`api.snapshots.read_current`) waits for one round trip. Sent when
 the view asks, the thread sleeps until the reply comes, and another thread takes the GIL; sent

@@ -1,4 +1,4 @@
-"""JSON answers rendered by orjson (NOTES.md: measurably faster than DRF's json module)."""
+"""JSON answers rendered by orjson (measurably faster than DRF's json module: BENCHMARKS.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The check endpoint's hot path (NOTES.md): a customer's whole resolution, precomputed and
+"""The check endpoint's hot path (docs/operations.md, caching): a customer's whole resolution, precomputed and
 cached, keyed by the catalog and customer revisions of `catalog.revisions`.
 
 Three tiers, each checked against the current revisions:
@@ -64,7 +64,7 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def answer_entry(answer: Answer) -> dict[str, Any]:
-    """One entry of the check response (DESIGN §6)."""
+    """One entry of the check response (docs/api.md)."""
     return {
         "kind": answer.kind,
         "enabled": answer.enabled,
@@ -510,7 +510,7 @@ def _load_catalog(revision: int) -> CachedCatalog:
 
 
 def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapshot:
-    """Resolve the customer now (DESIGN §2) and shape every answer for the API."""
+    """Resolve the customer now (docs/domain.md) and shape every answer for the API."""
     from subscriptions.models import Customer
     from subscriptions.selectors import resolve_customer
 

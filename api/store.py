@@ -1,7 +1,7 @@
 """Several cache commands in one round trip: a Redis pipeline in production and tests, or the
 same commands one by one on any other Django cache (the demo's file cache).
 
-The check endpoint's budget is one round trip (NOTES.md, hot path): the revisions, the
+The check endpoint's budget is one round trip (docs/operations.md): the revisions, the
 throttle counter, the check count and the snapshot are asked together. Keys are Django cache
 keys (prefix and version applied), and integers are stored raw, so `cache.incr()` and
 `cache.get()` agree with what is written here.
@@ -27,7 +27,7 @@ def redis_client() -> Any | None:
     Kept on the cache backend (one per thread, on one connection pool): Django's
     `get_client()` builds a new `redis.Redis` on every call, and redis-py's constructor (its
     response callbacks, its event dispatcher) cost a check about a tenth of its time
-    (BENCHMARKS.md, fix A)."""
+    (BENCHMARKS.md)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     if not isinstance(backend, RedisCache):
         return None
@@ -69,8 +69,8 @@ def _bound_by_kernel(sock: socket.socket) -> None:
     """Bound the socket's waits in the kernel (SO_RCVTIMEO, SO_SNDTIMEO) rather than in Python.
 
     A Python socket with a timeout calls poll() before every send and every receive: two more
-    system calls a round trip, and each lets another thread take the GIL (BENCHMARKS.md,
-    fix E). A blocking socket with kernel limits waits just as long at most: a receive that
+    system calls a round trip, and each lets another thread take the GIL (BENCHMARKS.md).
+    A blocking socket with kernel limits waits just as long at most: a receive that
     runs out fails with EAGAIN, which redis-py raises as a ConnectionError. (`struct` packs a
     `timeval` as two C longs, as on Linux.)"""
     timeout = sock.gettimeout()
@@ -176,7 +176,7 @@ class Batch:
     def hincrby_many(self, key: str, amounts: dict[str, int]) -> int:
         """Add to several fields of one hash, as one command: redis-py packs every pipelined
         command in Python, and a tenth of a second of single-feature checks counted 50-150
-        features (BENCHMARKS.md, fix D)."""
+        features (BENCHMARKS.md)."""
         return self._add("hincrby_many", key, amounts)
 
     def hset(self, key: str, field: str, value: int) -> int:

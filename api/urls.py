@@ -1,4 +1,4 @@
-"""The API's URLs, namespace "api": `/api/v1/...` (DESIGN §6), the schema and its docs.
+"""The API's URLs, namespace "api": `/api/v1/...` (docs/api.md), the schema and its docs.
 URL names are stable: scheduled changes replay stored writes through these views
 (`audit.scheduling`)."""
 

@@ -198,7 +198,7 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
     list_per_page = 50
 
     # Admins whose change form may be scheduled set this to the API path of the object
-    # (formatted with it) and list the fields the API takes (DESIGN §5, §6).
+    # (formatted with it) and list the fields the API takes (docs/audit.md, docs/api.md).
     schedule_path: str | None = None
     schedule_fields: tuple[str, ...] = ()
 

@@ -1,5 +1,5 @@
 """Bulk import and export (CSV, XLSX) of the domain, with a preview, one reason and all rows
-or none (issue 9). Shared by the admin and the `bulk_import` / `bulk_export` commands.
+or none. Shared by the admin and the `bulk_import` / `bulk_export` commands.
 
 django-import-export reads and writes the files and drives the admin pages; its save path is
 not used. A `ServiceResource` turns each row into a call to the same service a form or an
@@ -163,7 +163,7 @@ def lookup(found: dict[str, models.Model], key: str, column: str, what: str) -> 
 
 def prefetch_object_permissions(actor: User | None, perm: str, objects: models.QuerySet) -> None:
     """Load `actor`'s object permissions on `objects` in two queries, so the services' checks
-    of each row cost none (NOTES.md, guardian's prefetch_perms)."""
+    of each row cost none (guardian's prefetch_perms)."""
     from catalog import permissions
 
     if actor is not None and not permissions.has(actor, perm):

@@ -5,9 +5,9 @@ its reason, so validation, permissions (the author's, at apply time) and history
 same as for an immediate write. The sweep claims due rows with
 `SELECT … FOR UPDATE SKIP LOCKED` and marks each in the same transaction that applies it:
 several workers never apply one change twice, and a worker killed mid-batch leaves its rows
-pending for the next sweep (NOTES.md, Celery).
+pending for the next sweep (docs/audit.md).
 
-Two ways to apply, one outcome (issue #8: 10k due changes in ≤ 5 s on two cores).
+Two ways to apply, one outcome (the aim: 10k due changes in ≤ 5 s on two cores).
 - `replay`/`apply_change`: the stored request made through its DRF view, one change at a
   time, in its own savepoint. ~20 queries and 15–22 ms a change: 43–66 changes/s with two
   workers. It is the reference, and it still decides every change the batch path does not.
@@ -25,7 +25,7 @@ Two ways to apply, one outcome (issue #8: 10k due changes in ≤ 5 s on two core
   API's cache revisions move after commit (catalog.revisions, once per batch, one round
   trip): about 24 queries a batch, whatever its size. 10k changes, two workers: 4.7 s.
 
-Why this is still "through the same validation and permission checks" (DESIGN §5): the
+Why this is still "through the same validation and permission checks" (docs/audit.md): the
 batch path only follows the road to a 2xx answer. A change it predicts the view would
 refuse (400, 403, 404), a body or path it does not take, any other kind of write, and a
 batch whose bulk write raises or whose step breaks unexpectedly all go through the replay,

@@ -1,4 +1,4 @@
-"""The benchmark of issue 8 (BENCHMARKS.md): `make bench`, or `python -m bench --help`.
+"""The benchmark of BENCHMARKS.md: `make bench`, or `python -m bench --help`.
 
 - `stack`: the benchmark's own PostgreSQL database and Redis database, production settings,
   and the gunicorn servers it starts on 127.0.0.1 (and stops);

@@ -1,5 +1,5 @@
-"""One run's results as the Markdown tables of BENCHMARKS.md, with each target of issue 8
-marked met or missed from the figures measured."""
+"""One run's results as the Markdown tables of BENCHMARKS.md, with each target of the
+benchmark marked met or missed from the figures measured."""
 
 from __future__ import annotations
 

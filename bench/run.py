@@ -1,4 +1,4 @@
-"""The whole benchmark in one command (issue 8; BENCHMARKS.md explains the figures).
+"""The whole benchmark in one command (BENCHMARKS.md explains the figures).
 
     make bench                                        # N = 1k, 10k, 100k: about 17-25 minutes
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --no-extras   # a quick look

@@ -1,4 +1,4 @@
-"""Revision stamps that cached entitlement answers are keyed by (NOTES.md, hot path).
+"""Revision stamps that cached entitlement answers are keyed by (docs/operations.md, caching).
 
 The catalog revision moves with any change to features, items, entitlements, segments or
 targeting rules; a customer's revision with any change to its subscriptions, add-ons,
@@ -15,7 +15,7 @@ never from 0, so a reader holding a number seen before the loss cannot match it 
 Every bump on Redis is published too (`CHANNEL`, "<key> <new value>", in the same atomic
 step as the increment), and handed to this process's observers at once: `api.live` keeps each
 web process's view of the revisions current from that channel, so a warm check needs no round
-trip at all (BENCHMARKS.md, fix B).
+trip at all (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The four staff roles of DESIGN §3 as Django groups, with their model permissions.
+"""The four staff roles (docs/permissions.md) as Django groups, with their model permissions.
 
 Object permissions (which features and segments a role may edit or grant) come from tags;
 these are only the model-level rights each role needs to reach the pages at all.

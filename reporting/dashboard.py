@@ -1,4 +1,4 @@
-"""The admin's front page (DESIGN §7) and a feature's Reporting tab: filters, freshness,
+"""The admin's front page (the dashboard) and a feature's Reporting tab: filters, freshness,
 charts and tables, each shown only to those who may see what it lists.
 
 Feature usage comes from the precomputed snapshot (`reporting.services`); nothing here

@@ -1,4 +1,4 @@
-"""Derived data for the dashboard (DESIGN §7): who has which feature, through which source,
+"""Derived data for the dashboard: who has which feature, through which source,
 counted for every customer by resolving them all in the background. Plain models, not
 history-tracked: every row can be recomputed from the audited ones at any time."""
 

@@ -1,7 +1,7 @@
 """Segment membership, decided from plain facts about one customer at one instant.
 
 Pure: no Django, no database, no clock. A selector loads the rows and a mapper turns them into
-`SegmentSpec` and `CustomerFacts`; the rules of DESIGN.md §1 (segments) are written here once.
+`SegmentSpec` and `CustomerFacts`; the rules of docs/domain.md (segments) are written here once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ ATTRIBUTES = (COUNTRY, PLAN, PLAN_RANK, STATUS)
 EQ, NEQ, IN, NOT_IN, GTE, LTE, CONTAINS = "eq", "neq", "in", "not_in", "gte", "lte", "contains"
 OPS = (EQ, NEQ, IN, NOT_IN, GTE, LTE, CONTAINS)
 
-# The statuses a `status` condition may name: the billing statuses of DESIGN.md §1. A trial
+# The statuses a `status` condition may name: the subscription statuses (docs/domain.md). A trial
 # that has ended reads as "expired" even before billing says so (see resolution.py).
 SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "paused", "canceled", "expired")
 

@@ -1,5 +1,5 @@
 """Groups of customers (segments) and the ordered targeting rules that serve a feature's
-value to them (DESIGN §1, segments)."""
+value to them (docs/domain.md)."""
 
 from __future__ import annotations
 

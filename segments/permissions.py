@@ -1,4 +1,4 @@
-"""Who may edit a segment (DESIGN §3): holders of the model permission, or of the object
+"""Who may edit a segment (docs/permissions.md): holders of the model permission, or of the object
 permission the segment's tags hand out (see catalog.permissions). `None` is a system job."""
 
 from __future__ import annotations

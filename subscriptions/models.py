@@ -1,5 +1,5 @@
 """Who bought what: customers, their subscriptions with add-ons, and the overrides that grant
-or revoke one feature on one subscription for a while (DESIGN §1, subscriptions)."""
+or revoke one feature on one subscription for a while (docs/domain.md)."""
 
 from __future__ import annotations
 

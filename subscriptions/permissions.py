@@ -1,4 +1,4 @@
-"""Who may change customers, subscriptions and overrides (DESIGN §3).
+"""Who may change customers, subscriptions and overrides (docs/permissions.md).
 
 Customers, subscriptions and add-ons follow model permissions (Sales holds them). An override
 needs both the model permission and the right to grant its feature, which the feature's tags

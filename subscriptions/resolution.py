@@ -1,4 +1,5 @@
-"""What a customer has now: DESIGN.md §2, written once, as a pure function of data and an instant.
+"""What a customer has now (docs/domain.md, resolution), written once, as a pure function of
+data and an instant.
 
 No Django, no database, no clock of its own: a selector loads the rows, a mapper turns them into
 these frozen dataclasses, and the caller passes the time. Every answer says how long it holds
@@ -165,7 +166,7 @@ def resolve_feature(
     segments: Mapping[str, SegmentSpec],
     now: datetime,
 ) -> Answer:
-    """The first rule of DESIGN.md §2 that applies decides; the answer is exactly constant on
+    """The first rule of the precedence that applies decides; the answer is exactly constant on
     [now, valid_until), and differs at valid_until (None: it never changes by itself)."""
     return _answer_over(feature, _Timeline(customer, segments, now))
 
@@ -246,7 +247,7 @@ def _decide(
     segments: Mapping[str, SegmentSpec],
     moment: _Moment,
 ) -> Answer:
-    """DESIGN.md §2 at one instant: the first of these rules that applies decides."""
+    """The precedence at one instant: the first of these rules that applies decides."""
     if feature.archived:
         return _off(feature, SOURCE_ARCHIVED)
     markets = {market.upper() for market in feature.markets}

@@ -133,7 +133,7 @@ def customer_segments(customer: Customer, catalog: CatalogSpecs) -> dict[str, Se
 def resolve_customer(
     customer: Customer, *, now: datetime | None = None, catalog: CatalogSpecs | None = None
 ) -> Resolution:
-    """Every active feature's answer for `customer` at `now` (DESIGN §2)."""
+    """Every active feature's answer for `customer` at `now` (docs/domain.md, resolution)."""
     catalog = catalog or load_catalog_specs()
     return resolve_entitlements(
         catalog.features,

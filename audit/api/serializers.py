@@ -1,4 +1,4 @@
-"""Scheduled changes over the API: a write to make later (DESIGN §6)."""
+"""Scheduled changes over the API: a write to make later (docs/api.md)."""
 
 from __future__ import annotations
 

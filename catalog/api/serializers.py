@@ -1,4 +1,4 @@
-"""Bodies of the catalog endpoints (DESIGN §6): features, their targeting rules, items and
+"""Bodies of the catalog endpoints (docs/api.md): features, their targeting rules, items and
 their entitlements. Input serializers check shape only; references (tags, segments) are
 looked up by the views, and the rules about values by the models the services validate."""
 

@@ -1,4 +1,4 @@
-"""Catalog endpoints (DESIGN §6): features and their targeting rules, items, supersede, and
+"""Catalog endpoints (docs/api.md): features and their targeting rules, items, supersede, and
 item entitlements. Writes go through `catalog.services` / `segments.services` as the key's
 owner; a PUT that changes nothing only checks the permission the service would check."""
 

@@ -1,4 +1,4 @@
-"""Create the staff roles and the starting tags (DESIGN §3), with the object permissions the
+"""Create the staff roles and the starting tags (docs/permissions.md), with the object permissions the
 tags hand out. A migration runs outside any change context, so the history and audit rows
 are written here by hand — still with a reason."""
 

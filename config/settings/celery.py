@@ -1,6 +1,6 @@
 """Celery: Redis in production, a filesystem broker in the demo.
 
-Production follows NOTES.md: late acks, one task prefetched, a task whose worker died is
+Production (docs/operations.md): late acks, one task prefetched, a task whose worker died is
 redelivered, and no long ETAs anywhere (scheduled changes are rows swept by beat).
 """
 
@@ -35,7 +35,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-# Periodic sweeps (beat). Scheduled changes are rows, never long ETAs (NOTES.md).
+# Periodic sweeps (beat). Scheduled changes are rows, never long ETAs (docs/audit.md).
 CELERY_BEAT_SCHEDULE = {
     "apply-due-scheduled-changes": {
         "task": "audit.sweep_scheduled_changes",

@@ -13,7 +13,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
-    # Times are ISO 8601 in UTC (DESIGN §6): with TIME_ZONE = "UTC" DRF writes them with a "Z".
+    # Times are ISO 8601 in UTC (docs/api.md): with TIME_ZONE = "UTC" DRF writes them with a "Z".
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": False,
 }

@@ -1,4 +1,4 @@
-"""Bodies of the segment endpoints (DESIGN §6): a segment's name, tags, explicit lists of
+"""Bodies of the segment endpoints (docs/api.md): a segment's name, tags, explicit lists of
 customers (by external id) and rules (each a list of conditions that must all hold)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Segment endpoints (DESIGN §6). A PUT touches only what differs: the segment's own fields
+"""Segment endpoints (docs/api.md). A PUT touches only what differs: the segment's own fields
 and tags, its lists, its rules — each through `segments.services` as the key's owner, in one
 transaction; a PUT that changes nothing only checks the permission."""
 

@@ -1,4 +1,4 @@
-"""Bodies of the customer, subscription, override and check endpoints (DESIGN §6)."""
+"""Bodies of the customer, subscription, override and check endpoints (docs/api.md)."""
 
 from __future__ import annotations
 

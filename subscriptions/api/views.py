@@ -1,4 +1,4 @@
-"""Customer, subscription and override endpoints, and the entitlement checks (DESIGN §6).
+"""Customer, subscription and override endpoints, and the entitlement checks (docs/api.md).
 
 Writes go through `subscriptions.services` as the key's owner, in one transaction; a PUT
 that changes nothing only checks the permission the service would check. The checks are

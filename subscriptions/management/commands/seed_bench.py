@@ -1,4 +1,4 @@
-"""`manage.py seed_bench --customers N --seed S`: the benchmark's data (issue 8, BENCHMARKS.md).
+"""`manage.py seed_bench --customers N --seed S`: the benchmark's data (BENCHMARKS.md).
 
 Deterministic: the catalog is a function of the seed alone, and everything about customer `i`
 (its row, subscriptions, add-ons, overrides, list entries) a function of the seed and `i`

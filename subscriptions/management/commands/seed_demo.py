@@ -1,4 +1,4 @@
-"""Load the demo catalogue of DESIGN §9. Running it again changes nothing: every object is
+"""Load the demo catalogue (docs/operations.md, the demo). Running it again changes nothing: every object is
 looked up by its key first and only created when missing."""
 
 from __future__ import annotations
