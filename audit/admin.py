@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
@@ -335,9 +336,46 @@ class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
             super().save_related(request, form, formsets, change)
 
 
+class RoleForm(forms.ModelForm):
+    change_reason = reason_field()
+    clean_change_reason = AuditedModelForm.clean_change_reason
+
+    class Meta:
+        model = Group
+        fields = ["name", "permissions"]
+
+
+def _permission_names(group: Group) -> list[str]:
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all())
+
+
 @admin.register(Group)
 class RoleAdmin(BaseGroupAdmin, ModelAdmin):
-    pass
+    """Roles. A role's model permissions decide what everyone in it may do: every save asks why
+    and the audit log records the name and the permissions, old → new."""
+
+    form = RoleForm
+
+    def get_fieldsets(self, request, obj=None):
+        return [(None, {"fields": ["name", "permissions"]}), ("Why", {"fields": [REASON_FIELD]})]
+
+    def save_model(self, request, obj, form, change):
+        # What the role was, before the form's relation is saved (save_related).
+        form._role_before = (form.initial.get("name"), _permission_names(obj) if change else [])
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        with change_context(actor=request.user, reason=form.cleaned_data[REASON_FIELD], source="admin"):
+            super().save_related(request, form, formsets, change)
+            name_before, permissions_before = form._role_before
+            permissions_after = _permission_names(form.instance)
+            changes = []
+            if not change or name_before != form.instance.name:
+                changes.append({"field": "name", "old": name_before, "new": form.instance.name})
+            if permissions_before != permissions_after:
+                changes.append({"field": "permissions", "old": permissions_before, "new": permissions_after})
+            if changes:
+                record_change(form.instance, action="~" if change else "+", changes=changes)
 
 
 @admin.register(ScheduledChange)

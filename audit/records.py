@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
@@ -18,7 +18,7 @@ from audit.models import AuditEntry
 
 # Models without a history table whose changes the audit log lists (its model filter offers
 # them): staff accounts here; other apps add theirs when they load (`also_recorded`).
-RECORDED_MODELS: set[type[models.Model]] = {User}
+RECORDED_MODELS: set[type[models.Model]] = {User, Group}
 
 
 def also_recorded(model: type[models.Model]) -> None:

@@ -4,7 +4,7 @@ in the audit log with who, when and why, from either side of the relation, or re
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.urls import reverse
 
@@ -101,4 +101,27 @@ def test_staff_account__roles_and_flags_changed_in_the_admin__recorded_with_the_
             "Promoted, see https://hr.example/42",
             [{"field": "roles", "old": [], "new": ["Sales"]}],
         ),
+    ]
+
+
+def test_role__permissions_changed_in_the_admin__recorded_with_the_reason_or_refused(client):
+    boss = User.objects.create_user("boss", is_staff=True, is_superuser=True)
+    support = Group.objects.get(name="Support")
+    before = sorted(f"{p.content_type.app_label}.{p.codename}" for p in support.permissions.all())
+    extra = Permission.objects.get(codename="change_customer")
+    client.force_login(boss)
+    url = reverse("admin:auth_group_change", args=[support.pk])
+    data = {
+        "name": "Support",
+        "permissions": [str(p.pk) for p in support.permissions.all()] + [str(extra.pk)],
+    }
+
+    refused = client.post(url, {**data, "change_reason": ""})
+    saved = client.post(url, {**data, "change_reason": "Support edits customers from now on, OPS-9"})
+
+    assert refused.status_code == 200 and saved.status_code == 302
+    entry = AuditEntry.objects.get(content_type__model="group", object_id=str(support.pk))
+    assert (entry.user, entry.reason) == (boss, "Support edits customers from now on, OPS-9")
+    assert entry.changes == [
+        {"field": "permissions", "old": before, "new": sorted([*before, "subscriptions.change_customer"])}
     ]
