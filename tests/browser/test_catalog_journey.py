@@ -18,7 +18,9 @@ REASON = "Catalog review CAT-7"
 
 
 def no_sideways_scroll(page: Page) -> None:
-    """At the fixture's 1400 px the page fits its width: nothing to scroll sideways to."""
+    """At the fixture's 1400 px the page fits its width: nothing to scroll sideways to. (Call it
+    once the page a click led to is there: during a navigation there is no document to measure.)"""
+    page.wait_for_load_state()
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
@@ -53,6 +55,7 @@ def save(page: Page, reason: str = REASON) -> None:
 def add_feature(page: Page, key: str, name: str, kind: str, **fields: str) -> None:
     open_sidebar(page, "Features")
     page.get_by_title("Add feature").click()
+    expect(page).to_have_title(re.compile(r"^Add feature"))
     no_sideways_scroll(page)
     page.locator("#id_key").fill(key)
     page.locator("#id_name").fill(name)
@@ -139,6 +142,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     expect(page).to_have_title(re.compile(r"^Select plan, add-on or charge to change"))
     no_sideways_scroll(page)
     page.get_by_role("link", name="basic", exact=True).click()
+    expect(page).to_have_title(re.compile(r"^basic \|"))
     no_sideways_scroll(page)
     screenshot(page, "catalog-item-change")
     page.get_by_role("link", name="Supersede").click()
