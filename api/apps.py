@@ -9,7 +9,7 @@ class ApiConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save
 
-        import api.schema  # noqa: F401  (registers the key scheme with drf-spectacular)
+        import api.authentication  # noqa: F401  (registers the key scheme with drf-spectacular)
         from api.models import APIKey
         from audit.records import also_recorded
 

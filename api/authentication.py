@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.functional import SimpleLazyObject
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import BaseThrottle
@@ -188,3 +189,19 @@ class ApiKeyAuthentication(BaseAuthentication):
             view.prefetched(request, results)
         # The owner is a user row: read it only when a view needs it (writes), not on checks.
         return SimpleLazyObject(principal.owner), principal
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The key header in the OpenAPI schema (drf-spectacular registers it on import)."""
+
+    target_class = "api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`; a key is made with `manage.py create_api_key` or in the "
+            "admin, and shown once.",
+        }

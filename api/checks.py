@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from api import counting, snapshots
 from api.store import Batch
-from api.views import ApiView
+from toolkit.rest.views import ApiView
 
 NOT_MODIFIED = 304
 

@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from api.store import redis_client
+from toolkit.redis import redis_client
 
 ALL_FEATURES = "*"
 DAYS_KEY = "checks:days"

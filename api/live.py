@@ -46,8 +46,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 from api.keys import REVISION_KEY as KEYS_REVISION_KEY
-from api.store import Batch, as_int, redis_client
+from api.store import Batch, as_int
 from catalog import revisions
+from toolkit.redis import redis_client
 
 log = logging.getLogger(__name__)
 

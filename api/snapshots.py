@@ -39,10 +39,11 @@ from django.conf import settings
 from django.core.cache import cache
 
 from api import live, store
-from api.store import Batch, as_int, hot_mget, redis_client
+from api.store import Batch, as_int, hot_mget
 from catalog.revisions import CATALOG_KEY, customer_key, id_part
 from catalog.revisions import read as read_revisions
 from subscriptions.resolution import Answer, CustomerState, resolve_feature
+from toolkit.redis import redis_client
 
 FORMAT = 3  # of stored snapshots (and ETags): 2 added the answers' spans, 3 packed them
 _UNTIL = b',"valid_until":'

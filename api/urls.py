@@ -5,8 +5,8 @@ URL names are stable: scheduled changes replay stored writes through these views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import UnknownPathView
 from subscriptions.api.urls import check_urlpatterns
+from toolkit.rest.views import UnknownPathView
 
 app_name = "api"
 

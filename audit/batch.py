@@ -368,8 +368,8 @@ def validated(serializer_class: type[Serializer], data: Any, *, partial: bool = 
 
 def _view_reason(change: ScheduledChange) -> str:
     """The reason the view reads from the replayed request's X-Change-Reason header."""
-    from api.exceptions import ChangeReasonMissing
-    from api.views import REASON_HEADER, change_reason
+    from toolkit.rest.errors import ChangeReasonMissing
+    from toolkit.rest.views import REASON_HEADER, change_reason
 
     try:
         return change_reason(SimpleNamespace(headers={REASON_HEADER: change.reason}))

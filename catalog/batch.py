@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.writes import is_noop, stored_values
 from audit.batch import Batch, BatchWrite, Replay, validated
 from catalog import permissions
 from catalog.api.serializers import EntitlementIn
 from catalog.models import Entitlement, Feature, Item
+from toolkit.upsert import is_noop, stored_values
 
 
 class EntitlementPut(BatchWrite):

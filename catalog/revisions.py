@@ -76,7 +76,7 @@ def channel() -> str:
 
 def bump(key: str) -> int:
     """Move one revision on; returns its new value."""
-    from api.store import redis_client
+    from toolkit.redis import redis_client
 
     client = redis_client()
     if client is not None:
@@ -97,7 +97,7 @@ def bump(key: str) -> int:
 def bump_many(keys: list[str]) -> None:
     """Move several revisions on, as `bump` each, in one round trip (the scheduled-change
     sweep moves hundreds of customers' revisions per batch)."""
-    from api.store import redis_client
+    from toolkit.redis import redis_client
 
     client = redis_client()
     if client is None or len(keys) < 2:

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from api.writes import assign, is_noop, stored_values
 from audit.batch import Batch, BatchWrite, Replay, validated
 from catalog.models import Feature, Item
 from catalog.permissions import GRANT_FEATURE, checker, has
 from subscriptions import permissions
 from subscriptions.api.serializers import CustomerIn, OverrideIn, SubscriptionIn
 from subscriptions.models import Customer, Override, Subscription
+from toolkit.upsert import assign, is_noop, stored_values
 
 
 class CustomerWrite(BatchWrite):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from api.fields import StrictDateTimeField
 from audit.models import ScheduledChange
 from audit.scheduling import WRITE_METHODS, check_request_shape
+from toolkit.rest.fields import StrictDateTimeField
 
 
 class StoredRequest(serializers.Serializer):

@@ -8,10 +8,10 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from api.views import ApiView
 from audit.api.serializers import ScheduledChangeIn, ScheduledChangeOut
 from audit.models import ScheduledChange
 from audit.scheduling import cancel_change, schedule_change
+from toolkit.rest.views import ApiView
 
 
 def _visible(request, pk: int) -> ScheduledChange:

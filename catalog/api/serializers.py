@@ -7,7 +7,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import (
+from catalog.models import Feature, Item
+from toolkit.rest.fields import (
     INT32_MAX,
     JSONValueField,
     RelatedKeyField,
@@ -19,8 +20,7 @@ from api.fields import (
     StrictListField,
     StrictSlugField,
 )
-from api.serializers import InputSerializer
-from catalog.models import Feature, Item
+from toolkit.rest.serializers import InputSerializer
 
 # --- input -------------------------------------------------------------------------------------
 

@@ -11,10 +11,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from api.exceptions import Conflict
-from api.schema import body_example, path_parameter
-from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, locked, stored_values
 from catalog import permissions, services
 from catalog.api.serializers import (
     EntitlementIn,
@@ -31,6 +27,10 @@ from catalog.models import Entitlement, Feature, Item, Tag
 from catalog.values import clean_value
 from segments import services as segment_services
 from segments.models import Segment, TargetingRule
+from toolkit.rest.errors import Conflict
+from toolkit.rest.schema import body_example, path_parameter
+from toolkit.rest.views import ApiListView, ApiView, ListQuery
+from toolkit.upsert import assign, is_noop, locked, stored_values
 
 FEATURE_KEY = path_parameter("key", "The feature's key.", "max-members")
 ITEM_KEY = path_parameter("key", "The item's key.", "business")

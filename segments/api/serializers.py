@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from api.fields import (
+from segments import matching
+from segments.models import Condition
+from toolkit.rest.fields import (
     JSONValueField,
     RelatedKeysField,
     StrictCharField,
@@ -13,9 +15,7 @@ from api.fields import (
     StrictListField,
     StrictSlugField,
 )
-from api.serializers import InputSerializer
-from segments import matching
-from segments.models import Condition
+from toolkit.rest.serializers import InputSerializer
 
 
 class ConditionIn(InputSerializer):

@@ -13,14 +13,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from api.schema import body_example, path_parameter
-from api.views import ApiListView, ApiView, ListQuery
-from api.writes import assign, is_noop, locked
 from catalog.models import Tag
 from segments import permissions, services
 from segments.api.serializers import SegmentIn, SegmentOut
 from segments.models import Segment
 from subscriptions.models import Customer
+from toolkit.rest.schema import body_example, path_parameter
+from toolkit.rest.views import ApiListView, ApiView, ListQuery
+from toolkit.upsert import assign, is_noop, locked
 
 SEGMENT_KEY = path_parameter("key", "The segment's key.", "beta")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import (
+from catalog.models import Feature
+from subscriptions.models import Override, Subscription
+from toolkit.rest.fields import (
     INT32_MAX,
     JSONObjectField,
     JSONValueField,
@@ -15,9 +17,7 @@ from api.fields import (
     StrictIntegerField,
     StrictSlugField,
 )
-from api.serializers import InputSerializer
-from catalog.models import Feature
-from subscriptions.models import Override, Subscription
+from toolkit.rest.serializers import InputSerializer
 
 # --- input -------------------------------------------------------------------------------------
 

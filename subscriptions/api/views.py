@@ -16,9 +16,6 @@ from rest_framework.response import Response
 
 from api import snapshots
 from api.checks import CheckView
-from api.schema import body_example, path_parameter
-from api.views import ApiListView, ApiView, ListQuery
-from api.writes import advisory_lock, assign, is_noop, locked
 from catalog.models import Feature, Item
 from subscriptions import permissions, services
 from subscriptions.api.serializers import (
@@ -32,6 +29,9 @@ from subscriptions.api.serializers import (
     SubscriptionOut,
 )
 from subscriptions.models import Customer, Override, Subscription
+from toolkit.rest.schema import body_example, path_parameter
+from toolkit.rest.views import ApiListView, ApiView, ListQuery
+from toolkit.upsert import advisory_lock, assign, is_noop, locked
 
 EXTERNAL_ID = path_parameter("external_id", "The customer's external id.", "acme", slug=False)
 SUBSCRIPTION_ID = path_parameter("external_id", "The subscription's external id.", "sub-acme", slug=False)

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from api import counting
 from api.models import APIKey, CheckCount, CheckCountBatch
-from api.store import redis_client
 from api.tasks import flush_check_counts
+from toolkit.redis import redis_client
 
 pytestmark = pytest.mark.django_db
 

@@ -171,7 +171,7 @@ def test_unknown_customer__cached_too__no_query_the_second_time(demo, reader, dj
 def test_expiring_snapshot__stored_in_redis_no_longer_than_it_holds(demo, reader):
     from django.core.cache import cache
 
-    from api.store import redis_client
+    from toolkit.redis import redis_client
 
     reader.get("customers/streamfan/entitlements")
     ttl = redis_client().ttl(cache.make_key(snapshots.snapshot_key("streamfan")))

@@ -8,7 +8,8 @@ import redis
 from django.core.cache import cache
 from django.test import override_settings
 
-from api.store import Batch, hot_mget, redis_client
+from api.store import Batch, hot_mget
+from toolkit.redis import redis_client
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ and tags come from a data migration, and a transactional test ends by emptying e
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,34 @@ def login():
         page.wait_for_url(f"{live_server.url}/admin/")
 
     return _login
+
+
+# --- what a person does on an admin page ---------------------------------------------------
+
+
+def no_sideways_scroll(page: Page) -> None:
+    """At the fixture's 1400 px the page fits its width: nothing to scroll sideways to. (Call it
+    once the page a click led to is there: during a navigation there is no document to measure.)"""
+    page.wait_for_load_state()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def open_sidebar(page: Page, title: str) -> None:
+    # The sidebar link's accessible name starts with its icon's ligature.
+    page.get_by_role("link", name=re.compile(rf"\b{re.escape(title)}$")).first.click()
+
+
+def pick_autocomplete(page: Page, field: str, term: str, choice: str) -> None:
+    """Choose `choice` in a select2 box of the form (`field` is the select's id)."""
+    page.locator(f"#{field} + .select2 .select2-selection").click()
+    page.locator(".select2-container--open .select2-search__field").fill(term)
+    page.locator(".select2-results__option", has_text=re.compile(rf"^\s*{re.escape(choice)}\s*$")).click()
+
+
+def save(page: Page, reason: str) -> None:
+    """Give the form's reason and press Save, as a person does."""
+    page.get_by_label("Reason for this change").fill(reason)
+    page.get_by_role("button", name="Save", exact=True).click()

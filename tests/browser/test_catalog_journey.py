@@ -10,33 +10,11 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import no_sideways_scroll, open_sidebar, pick_autocomplete, save, screenshot
 
 pytestmark = pytest.mark.browser
 
 REASON = "Catalog review CAT-7"
-
-
-def no_sideways_scroll(page: Page) -> None:
-    """At the fixture's 1400 px the page fits its width: nothing to scroll sideways to. (Call it
-    once the page a click led to is there: during a navigation there is no document to measure.)"""
-    page.wait_for_load_state()
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-    )
-    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
-
-
-def open_sidebar(page: Page, title: str) -> None:
-    # The sidebar link's accessible name starts with its icon's ligature.
-    page.get_by_role("link", name=re.compile(rf"\b{re.escape(title)}$")).first.click()
-
-
-def pick_autocomplete(page: Page, field: str, term: str, choice: str) -> None:
-    """Choose `choice` in a select2 box of the form (`field` is the select's id)."""
-    page.locator(f"#{field} + .select2 .select2-selection").click()
-    page.locator(".select2-container--open .select2-search__field").fill(term)
-    page.locator(".select2-results__option", has_text=re.compile(rf"^\s*{re.escape(choice)}\s*$")).click()
 
 
 def pick_countries(page: Page, *names: str) -> None:
@@ -45,11 +23,6 @@ def pick_countries(page: Page, *names: str) -> None:
         page.locator("#id_markets + .select2 .select2-search__field").click()
         page.keyboard.type(name)
         page.locator(".select2-results__option--highlighted", has_text=name).click()
-
-
-def save(page: Page, reason: str = REASON) -> None:
-    page.get_by_label("Reason for this change").fill(reason)
-    page.get_by_role("button", name="Save", exact=True).click()
 
 
 def add_feature(page: Page, key: str, name: str, kind: str, **fields: str) -> None:
@@ -79,19 +52,19 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     add_feature(page, "offline-mode", "Offline mode", "switch")
     pick_countries(page, "Ireland", "Germany")
     screenshot(page, "catalog-feature-add")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     assert sorted(code.code for code in Feature.objects.get(key="offline-mode").markets) == ["DE", "IE"]
 
     # A quantity with levels, a range with bounds and a custom with levels.
     add_feature(page, "projects", "Projects", "quantity", levels="3, 10, 30")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     add_feature(page, "exports-per-day", "Exports per day", "range", min_value="1", max_value="50")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     add_feature(page, "sla", "Service level", "custom", levels="bronze, silver, gold")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text("was added successfully")).to_be_visible()
     assert dict(Feature.objects.filter(key__in=["projects", "sla"]).values_list("key", "levels")) == {
         "projects": [3, 10, 30],
@@ -120,7 +93,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
         pick_autocomplete(page, "id_item", plan, plan)
         pick_autocomplete(page, "id_feature", "projects", "projects")
         page.locator("#id_value").fill(level)
-        save(page)
+        save(page, REASON)
         expect(page.get_by_text("was added successfully")).to_be_visible()
     no_sideways_scroll(page)
     assert dict(Entitlement.objects.filter(feature__key="projects").values_list("item__key", "value")) == {
@@ -133,7 +106,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     page.get_by_title("Add entitlement").click()
     pick_autocomplete(page, "id_item", "advanced", "advanced")
     pick_autocomplete(page, "id_feature", "projects", "projects")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text("Choose a level of projects: 3, 10, 30.")).to_be_visible()
     expect(page.get_by_text("None is not")).to_have_count(0)
 
@@ -168,7 +141,7 @@ def test_catalog_journey__features_plans_supersede_and_schedule__all_seen_in_the
     page.locator("#id_schedule_for_1").fill("09:00")
     no_sideways_scroll(page)
     screenshot(page, "catalog-entitlement-schedule")
-    save(page)
+    save(page, REASON)
     expect(page.get_by_text(re.compile(r"Scheduled for .* UTC: nothing changes until then"))).to_be_visible()
     change = ScheduledChange.objects.get()
     assert change.status == ScheduledChange.Status.PENDING

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_catalog_journey import no_sideways_scroll, open_sidebar, pick_autocomplete, save, shot
+from tests.browser.conftest import no_sideways_scroll, open_sidebar, pick_autocomplete, save, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +51,7 @@ def test_product_journey__beta_segment_rules_and_read_only_definition(page, demo
     row = add_row(page, "members")
     pick_autocomplete(page, f"id_members-{row}-customer", "northwind", "Northwind (northwind)")
     page.locator(f"#id_members-{row}-kind").select_option("included")
-    shot(page, "product-segment")
+    screenshot(page, "product-segment")
     save(page, "Northwind joins the beta, PM-12")
     expect(page.get_by_text("was changed successfully")).to_be_visible()
     assert served_to(page, "northwind") == "v2"
@@ -63,7 +63,7 @@ def test_product_journey__beta_segment_rules_and_read_only_definition(page, demo
     expect(page.get_by_text("Custom (one of an ordered list of levels)")).to_be_visible()
     expect(page.get_by_label("Schedule this change for…")).to_have_count(0)
     no_sideways_scroll(page)
-    shot(page, "product-feature")
+    screenshot(page, "product-feature")
 
     # A second rule, saved; then the two reordered, saved.
     row = add_row(page, "rules")

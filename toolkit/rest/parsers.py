@@ -8,8 +8,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, get_encoding
 
-from api.exceptions import RequestTooLarge
 from toolkit.bounds import INT64_MAX, INT64_MIN, out_of_range_number
+from toolkit.rest.errors import RequestTooLarge
 
 
 class OrjsonParser(BaseParser):

@@ -1,14 +1,14 @@
-"""The OpenAPI schema says what the API really does: the key header, the X-Change-Reason
-header on every write, and every error answer an operation can give."""
+"""The OpenAPI schema says what the API really does: the X-Change-Reason header on every
+write, and every error answer an operation can give. (The key header's security scheme is
+registered by `api.authentication`.)"""
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-from api.serializers import ErrorSerializer
+from toolkit.rest.serializers import ErrorSerializer
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -72,20 +72,6 @@ class EntitleAutoSchema(AutoSchema):
             if code not in responses:
                 responses[code] = self._get_response_for_code(response, code, direction=direction)
         return dict(sorted(responses.items()))
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "api.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Api-Key <key>`; a key is made with `manage.py create_api_key` or in the "
-            "admin, and shown once.",
-        }
 
 
 SLUG = r"^[-a-zA-Z0-9_]+$"

@@ -1,10 +1,15 @@
 """What every API view shares: the change reason of a write, who the write runs as, and
-the JSON 404 for paths the API does not know."""
+the JSON 404 for paths the API does not know.
+
+Who a write runs as is read from `request.auth`: a principal with an `owner()` method (an
+API key's, `api.authentication.KeyPrincipal`) acts as that owner with its own `source`; any
+other request acts as `request.user`. Asking the principal, rather than checking its class,
+keeps this module free of API keys."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
@@ -12,12 +17,20 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.views import APIView
 
-from api.authentication import KeyPrincipal
-from api.exceptions import ChangeReasonMissing
-from api.pagination import KeyCursorPagination
 from audit.context import normalize_reason
+from toolkit.rest.errors import ChangeReasonMissing
+from toolkit.rest.pagination import KeyCursorPagination
 
 REASON_HEADER = "X-Change-Reason"
+
+
+@runtime_checkable
+class OwnedPrincipal(Protocol):
+    """`request.auth` of a request made on someone's behalf: writes run as its owner."""
+
+    source: str
+
+    def owner(self) -> Any: ...
 
 
 def change_reason(request) -> str:
@@ -46,7 +59,7 @@ class ApiView(APIView):
     def who(self) -> dict[str, Any]:
         """A key's owner (read now: checks never need it), or the user a replayed write runs as."""
         principal = self.request.auth
-        if isinstance(principal, KeyPrincipal):
+        if isinstance(principal, OwnedPrincipal):
             return {"actor": principal.owner(), "reason": self.reason, "source": principal.source}
         # Replayed in process (audit.scheduling): the enclosing change context's source wins.
         return {
