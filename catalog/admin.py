@@ -266,6 +266,7 @@ class ItemAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     ]
     list_filter = ["kind", "status"]
     search_fields = ["key", "name", "external_id"]
+    ordering = ["kind", "rank", "key"]  # as the model orders: the Count in get_queryset drops Meta.ordering
     list_select_related = ["superseded_by"]
     inlines = [EntitlementInline]
     actions = ["supersede"]
