@@ -53,12 +53,3 @@ def post_form(client, url: str, fields: dict[str, object]):
         formset = inline.formset
         data.update({f"{formset.prefix}-{k}": v for k, v in formset.management_form.initial.items()})
     return client.post(url, {**data, **fields})
-
-
-def history_rows() -> int:
-    """History rows of every tracked model."""
-    return sum(
-        model._default_manager.count()
-        for model in apps.get_models()
-        if model.__name__.startswith("Historical")
-    )

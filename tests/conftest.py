@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 
 from audit.context import change_context
 
@@ -27,12 +30,39 @@ def audited():
         yield context
 
 
-@pytest.fixture
-def demo(db):
-    """The DESIGN §9 demo catalogue, loaded by the real command."""
+def _seed_demo() -> None:
     from django.core.management import call_command
 
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0, stdout=StringIO())
+
+
+@pytest.fixture(scope="module")
+def demo_seeded_once_per_module() -> bool:
+    """Whether `demo` seeds once for a whole module rather than once per test. A folder's
+    conftest or a module overrides this with True where its tests only read the demo or
+    write inside their own savepoint (seed_demo takes a second); transactional tests need
+    the default."""
+    return False
+
+
+@pytest.fixture(scope="module")
+def _demo_for_module(demo_seeded_once_per_module, django_db_setup, django_db_blocker):
+    """The demo, seeded in a transaction that stays open for the module and is rolled back
+    at its end (each test's savepoint runs inside it); nothing when seeded per test."""
+    if not demo_seeded_once_per_module:
+        yield False
+        return
+    with django_db_blocker.unblock(), transaction.atomic():
+        _seed_demo()
+        yield True
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo(_demo_for_module, db):
+    """The demo catalogue, loaded by the real `seed_demo` command."""
+    if not _demo_for_module:
+        _seed_demo()
 
 
 @pytest.fixture

@@ -188,6 +188,7 @@ class UserFactory(DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ["username"]
+        skip_postgeneration_save = True  # the password is hashed before the insert; groups need no save
 
     username = factory.Sequence(lambda n: f"user-{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@entitle.example")

@@ -12,53 +12,19 @@ from __future__ import annotations
 
 import json
 import sys
-from html.parser import HTMLParser
+
+from tests.formdata import form_data
 
 PASSWORD = "correct horse battery staple 7"
 HTTPS = {"X-Forwarded-Proto": "https"}  # as the proxy in front of production says
-
-
-class LoginFormFields(HTMLParser):
-    """The named fields of `<form id="login-form">` (with the options of its selects)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.in_form = False
-        self.select: str | None = None
-        self.fields: dict[str, dict] = {}
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form" and attrs.get("id") == "login-form":
-            self.in_form = True
-        if not self.in_form:
-            return
-        if tag in {"input", "select"} and attrs.get("name"):
-            self.fields[attrs["name"]] = {"value": attrs.get("value", ""), "options": []}
-            self.select = attrs["name"] if tag == "select" else None
-        elif tag == "option" and self.select:
-            self.fields[self.select]["options"].append(attrs.get("value", ""))
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.in_form = False
-        elif tag == "select":
-            self.select = None
-
-
-def form_fields(html: str) -> dict[str, dict]:
-    parser = LoginFormFields()
-    parser.feed(html)
-    return parser.fields
 
 
 def log_in(client, username: str, token: str | None) -> dict:
     """Fill the login form as drawn, at once: username, password and, when the form asks for
     it, the code from the authenticator app. Returns what happened."""
     page = client.get("/admin/login/?next=/admin/", headers=HTTPS, secure=True)
-    fields = form_fields(page.content.decode())
-    data = {name: field["value"] for name, field in fields.items()}
-    data.update(username=username, password=PASSWORD)
+    fields = form_data(page.content.decode(), "login-form")
+    data = {**fields, "username": username, "password": PASSWORD}
     if token is not None and "otp_token" in fields:
         data["otp_token"] = token
     answer = client.post("/admin/login/?next=/admin/", data, headers=HTTPS | _referer(), secure=True)

@@ -5,6 +5,8 @@ CI's, or pytest-xdist workers) never trip over each other.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/entitle")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -22,3 +24,9 @@ ENTITLE_TEST_RUN = _RUN
 CELERY_TASK_DEFAULT_QUEUE = f"entitle-test-{_RUN}-{_WORKER}"  # workers started by tests listen here
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
+
+# Tests never collect static files (the live server serves them from the apps' folders), but
+# whitenoise reads STATIC_ROOT when the middleware starts and warns when it is missing: give
+# it an empty folder of its own, outside the tree that `collectstatic` fills.
+STATIC_ROOT = Path(tempfile.gettempdir()) / "entitle-test-static"
+STATIC_ROOT.mkdir(exist_ok=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from api import keys
-from tests.api.conftest import history_rows
+from tests.audit_trail import history_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -122,7 +122,7 @@ def test_read_key__may_read_everything(demo, reader):
     ],
 )
 def test_read_key__writing__403_insufficient_scope_and_nothing_changes(demo, reader, method, path, body):
-    from tests.api.conftest import history_rows
+    from tests.audit_trail import history_rows
 
     before = history_rows()
 
@@ -136,7 +136,7 @@ def test_read_key__writing__403_insufficient_scope_and_nothing_changes(demo, rea
 def test_write_key_of_a_user_without_permission__403_and_nothing_changes(demo, api_for):
     from django.contrib.auth.models import User
 
-    from tests.api.conftest import history_rows
+    from tests.audit_trail import history_rows
 
     support = api_for(User.objects.get(username="support"), "write")
     before = history_rows()

@@ -7,7 +7,7 @@ import pytest
 from catalog.api.serializers import FeatureOut
 from catalog.models import Entitlement, Feature, Item
 from segments.models import TargetingRule
-from tests.api.conftest import history_rows
+from tests.audit_trail import history_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from segments.models import Condition, Segment, SegmentMember
-from tests.api.conftest import history_rows
+from tests.audit_trail import history_rows
 
 pytestmark = pytest.mark.django_db
 

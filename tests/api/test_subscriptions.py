@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
-from tests.api.conftest import history_rows
+from tests.audit_trail import history_rows
 
 pytestmark = pytest.mark.django_db
 

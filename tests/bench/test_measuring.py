@@ -3,9 +3,12 @@ that measures a run again when it shows the slow mode's signature (bench/run.py)
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from bench import run, stack
 
@@ -23,7 +26,8 @@ PARENT = textwrap.dedent(
     """
 )
 
-# Half a second of CPU, then 30 short sleeps (each a voluntary context switch), then wait.
+# Half a second of CPU, then 30 short sleeps (each a voluntary context switch), then say the
+# CPU time it used by its own count, and wait.
 WORKER = textwrap.dedent(
     """
     import sys, time
@@ -31,10 +35,12 @@ WORKER = textwrap.dedent(
         pass
     for _ in range(30):
         time.sleep(0.002)
-    print("done", flush=True)
+    print(time.process_time(), flush=True)
     sys.stdin.read()
     """
 )
+# /proc counts user and system time in clock ticks (10 ms), each rounded down.
+TICK = 1 / os.sysconf("SC_CLK_TCK")
 
 
 def test_children__a_process_with_two_children__both_and_only_them():
@@ -55,12 +61,13 @@ def test_usage__a_busy_then_sleeping_process__its_cpu_time_and_switches():
         [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert worker.stdout.readline().strip() == "done"
+        own_count = float(worker.stdout.readline())
         used = stack.usage([worker.pid])
     finally:
         worker.stdin.close()
         worker.wait(timeout=10)
-    assert 0.45 <= used.cpu_seconds < 5
+    # What /proc says is what the process counted itself (the print after it costs little).
+    assert used.cpu_seconds == pytest.approx(own_count, abs=3 * TICK)
     assert used.switches >= 30
     assert stack.usage([worker.pid]) == stack.Usage()  # gone: counts nothing
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 
 from catalog.api.serializers import FeatureOut
 from catalog.models import Feature
-from tests.api.conftest import history_rows
+from tests.audit_trail import history_rows
 from tests.imports.conftest import import_text
 
 

@@ -4,23 +4,15 @@ column reads back as the value it was written from, in CSV and in XLSX."""
 from __future__ import annotations
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from audit.history import TrackedModel
 from audit.imports import KINDS
-from audit.models import AuditEntry
+from tests.audit_trail import history_rows
 from tests.imports.conftest import CSV, XLSX, export_bytes, import_bytes
 
 pytestmark = pytest.mark.django_db
-
-
-def history_rows() -> int:
-    """Every history row of every tracked model, and the audit log's mirror of them."""
-    tracked = [m for m in apps.get_models() if issubclass(m, TrackedModel) and hasattr(m, "history")]
-    return sum(model.history.count() for model in tracked) + AuditEntry.objects.count()
 
 
 @pytest.mark.parametrize("file_format", [CSV, XLSX], ids=["csv", "xlsx"])

@@ -1,5 +1,6 @@
 """The dashboard at 100k customers: it reads the precomputed snapshot, so its queries are a
-fixed handful and it answers well under 500 ms, with the figures the snapshot holds.
+fixed handful, whatever the number of customers, and it shows the figures the snapshot holds.
+How fast it answers is the benchmark's to measure, not this test's.
 
 The snapshot is written straight into its table (100k rows, 10 customers each, 100k customers
 per feature): that table is all the page reads about usage. That the service fills it right
@@ -8,7 +9,6 @@ for many customers is tested in test_services.py.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -44,7 +44,6 @@ COUNTRIES = ["DE", "ES", "FR", "GB", "IE", "IT", "NL", "PL", "SE", "US"]
 # feature or some segment (the admin's application list asks) is cached across requests
 # (catalog.permissions.holds_any): it was four more queries on every page.
 PINNED = {"superuser": 11, "product": 13}
-BUDGET_SECONDS = 0.5
 
 
 def row_dimensions(i: int) -> tuple[int, tuple[bool, str, str], str, str]:
@@ -118,17 +117,6 @@ def page_numbers(counts: Counter) -> list[int]:
     return [sum(have), *have, counts["off"], sum(have) + counts["off"]]
 
 
-def timed_get(client, url: str) -> tuple[float, object]:
-    """The fastest of three requests, after one to warm the process."""
-    client.get(url)
-    best, response = float("inf"), None
-    for _ in range(3):
-        start = time.perf_counter()
-        response = client.get(url)
-        best = min(best, time.perf_counter() - start)
-    return best, response
-
-
 VIEWS = [
     # who, query string, and the plan and market it narrows the customers to
     ("superuser", "", None, None),
@@ -137,7 +125,7 @@ VIEWS = [
 ]
 
 
-def test_dashboard__100k_customers__pinned_queries_figures_and_under_500_ms(
+def test_dashboard__100k_customers__pinned_queries_and_the_snapshot_figures(
     client, big_snapshot, django_assert_num_queries
 ):
     from django.contrib.auth.models import User
@@ -168,11 +156,6 @@ def test_dashboard__100k_customers__pinned_queries_figures_and_under_500_ms(
             sum(1000 + n for n in range(7)),
         ]
         assert "for 100,000 customers" in response.content.decode()
-
-        # And it answers within the budget
-        seconds, _ = timed_get(client, url)
-        print(f"\n{who} {url}: {seconds * 1000:.0f} ms")
-        assert seconds < BUDGET_SECONDS, url
 
 
 def test_dashboard__100k_customers__csv_export_sums_the_same_figures(client, big_snapshot):
