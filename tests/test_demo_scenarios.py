@@ -1,4 +1,4 @@
-"""The demo catalogue of DESIGN §9, loaded by the real `seed_demo` and resolved through the
+"""The demo catalogue, loaded by the real `seed_demo` and resolved through the
 selector on PostgreSQL: each scenario the demo exists to show, with its value and source."""
 
 from __future__ import annotations

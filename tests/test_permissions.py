@@ -1,4 +1,4 @@
-"""The permission matrix of DESIGN §3: every role × kind of object × admin path. Allowed
+"""The permission matrix (docs/permissions.md): every role × kind of object × admin path. Allowed
 means the change is saved; denied means a 403 or a read-only page — never a 500 and never a
 silent success — including forged requests for objects by id."""
 
@@ -79,7 +79,7 @@ def test_admin_change__role_and_object__allowed_or_refused(demo, client, role, c
     obj = get_obj()
     history_before = obj.history.count()
     get_status, post_status = _edit(_client(client, role), obj, {field: value})
-    assert get_status == 200  # every role may see every object (DESIGN §3 "read everything else")
+    assert get_status == 200  # every role may see every object (Support and Product "read everything else")
     if role in allowed:
         assert post_status == 302, f"{role} should change {case}"
         assert obj.history.count() == history_before + 1

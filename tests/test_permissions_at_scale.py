@@ -1,5 +1,5 @@
 """Object permissions at scale: the feature and segment changelists stay at a pinned query
-count with 10k objects each carrying an object permission (NOTES.md: no per-row checks)."""
+count with 10k objects each carrying an object permission (no per-row checks)."""
 
 from __future__ import annotations
 

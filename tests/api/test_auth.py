@@ -1,4 +1,4 @@
-"""API keys (DESIGN §6, issue 5): stored hashed, shown once, scoped, owned, revocable and
+"""API keys: stored hashed, shown once, scoped, owned, revocable and
 expirable with immediate effect, throttled per key; `manage.py create_api_key`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Catalog endpoints (DESIGN §6): features, targeting rules, items, supersede, entitlements."""
+"""Catalog endpoints: features, targeting rules, items, supersede, entitlements."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The entitlement checks (DESIGN §6): the answer's exact shape, 404s, ETag / 304, and that a
+"""The entitlement checks: the answer's exact shape, 404s, ETag / 304, and that a
 cached answer follows every change and never outlives its valid_until."""
 
 from __future__ import annotations

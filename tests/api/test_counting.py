@@ -1,4 +1,4 @@
-"""How often each feature is checked, per day (DESIGN §7): counted in Redis within the
+"""How often each feature is checked, per day: counted in Redis within the
 check's one round trip, moved into CheckCount by `api.tasks.flush_check_counts`, exactly once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The DESIGN §9 demo over HTTP: every answer of every demo customer is the resolver's
+"""The demo over HTTP: every answer of every demo customer is the resolver's
 (tests/test_demo_scenarios.py checks the resolver), and the scenarios read as they should."""
 
 from __future__ import annotations

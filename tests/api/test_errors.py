@@ -1,4 +1,4 @@
-"""Bad requests answered clearly (DESIGN §6): the reason header, invalid JSON, oversized
+"""Bad requests answered clearly: the reason header, invalid JSON, oversized
 bodies, wrong types, unknown fields and paths — each a 4xx that changes nothing."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A write through the API is recorded as its key's owner, from "api", with the header's
-reason and the request's id (DESIGN §4) — and a scheduled change replays through the same
+reason and the request's id — and a scheduled change replays through the same
 views as its author."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The check's hot path, pinned (NOTES.md, issues 5 and 8): a warm check runs no SQL and no
+"""The check's hot path, pinned: a warm check runs no SQL and no
 Redis round trip while the process's revision listener is healthy (one without it, or when the
 snapshot is only in Redis); a cold one a small constant number of queries, whatever the data's
 size."""

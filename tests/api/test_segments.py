@@ -1,4 +1,4 @@
-"""Segment endpoints (DESIGN §6): name, tags, explicit lists and rules, replaced as a whole
+"""Segment endpoints: name, tags, explicit lists and rules, replaced as a whole
 by PUT, touched only where they differ."""
 
 from __future__ import annotations

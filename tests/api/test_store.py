@@ -1,5 +1,5 @@
 """The hot path's Redis client (api.store): made once per cache backend, not once per check
-(BENCHMARKS.md, fix A: redis-py's constructor cost a warm check about a tenth of its time)."""
+(redis-py's constructor cost a warm check about a tenth of its time)."""
 
 from __future__ import annotations
 

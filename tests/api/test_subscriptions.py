@@ -1,4 +1,4 @@
-"""Customer, subscription and override endpoints (DESIGN §6): billing sync's writes."""
+"""Customer, subscription and override endpoints: billing sync's writes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every change is recorded with who, when, what and why — from every path (DESIGN §4)."""
+"""Every change is recorded with who, when, what and why — from every path."""
 
 from __future__ import annotations
 

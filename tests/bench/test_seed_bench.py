@@ -1,4 +1,4 @@
-"""The benchmark's data generator (`seed_bench`, issue 8): the same seed gives the same data,
+"""The benchmark's data generator (`seed_bench`): the same seed gives the same data,
 growing a data set gives what seeding the larger one at once would, and the data has the shape
 BENCHMARKS.md describes — valid for the models, audited, and resolvable."""
 

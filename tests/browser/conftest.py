@@ -1,6 +1,6 @@
 """The Playwright harness for admin journeys: Debian's Chromium against pytest-django's live_server.
 
-Every browser test is marked ``@pytest.mark.browser`` (NOTES.md "Browser tests"). The role groups
+Every browser test is marked ``@pytest.mark.browser`` (docs/operations.md, tests). The role groups
 and tags come from a data migration, and a transactional test ends by emptying every table:
 ``demo_live`` puts them back (``restore_roles``), so each journey starts from the migrated state.
 """
@@ -63,7 +63,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture
 def demo_live(transactional_db, live_server, restore_roles):
-    """The DESIGN §9 demo catalogue, loaded by the real command, committed for live_server."""
+    """The demo catalogue, loaded by the real command, committed for live_server."""
     from django.core.management import call_command
 
     call_command("seed_demo", verbosity=0)

@@ -93,7 +93,7 @@ def resolved_usage(now, customers=None) -> Counter:
 
 
 def live_plans(now) -> defaultdict[int, list[str]]:
-    """Per customer id, the sorted keys of the plans it holds (DESIGN §2: a subscription counts
+    """Per customer id, the sorted keys of the plans it holds (docs/domain.md: a subscription counts
     while trialing before its trial ends, active, or past due, even past its grace)."""
     live = Q(status__in=["active", "past_due"]) | Q(status="trialing", trial_ends_at__gt=now)
     plans: defaultdict[int, set[str]] = defaultdict(set)

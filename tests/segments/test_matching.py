@@ -1,4 +1,4 @@
-"""Segment membership (DESIGN.md §1 "segments"), table-driven, no database."""
+"""Segment membership (docs/domain.md, segments), table-driven, no database."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ SEGMENTS = [
     pytest.param(
         segment((), (cond(COUNTRY, "eq", "DE"),)), facts(), True, id="empty-rule-beside-matching-rule"
     ),
-    # "Basic subscription or higher" (DESIGN.md §9)
+    # "Basic subscription or higher" (the demo)
     pytest.param(BASIC_OR_HIGHER, facts(plans=(("basic", 10),)), True, id="basic-or-higher-basic"),
     pytest.param(BASIC_OR_HIGHER, facts(plans=(("advanced", 30),)), True, id="basic-or-higher-advanced"),
     pytest.param(BASIC_OR_HIGHER, facts(plans=(("free", 0),)), False, id="basic-or-higher-free"),
@@ -243,7 +243,7 @@ SEGMENTS = [
         True,
         id="basic-or-higher-one-of-two-plans",
     ),
-    # "Common beta users" (DESIGN.md §9): a list
+    # "Common beta users" (the demo): a list
     pytest.param(
         segment(included=("acme", "globex")), facts(external_id="globex"), True, id="beta-list-member"
     ),

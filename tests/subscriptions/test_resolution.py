@@ -1,4 +1,4 @@
-"""Resolution (DESIGN.md §2), table-driven, no database: every line of the precedence, the
+"""Resolution, table-driven, no database: every line of the precedence, the
 lifecycle phases, the source names and how long each answer holds."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def summary(answer: Answer) -> tuple[bool, object, bool, str]:
     return (answer.enabled, answer.value, answer.unlimited, answer.source)
 
 
-# --- the demo catalogue (DESIGN.md §9) -----------------------------------------------------------
+# --- the demo catalogue (the demo) -----------------------------------------------------------
 
 MAX_MEMBERS = feature("max-members", QUANTITY, levels=(5, 25))
 K4 = feature("4k-streaming", SWITCH)
@@ -1021,7 +1021,7 @@ def test_resolve_feature__future_change__valid_until_first_instant_answer_differ
         assert summary(just_before) == summary(answer)
 
 
-# --- DESIGN.md §9 examples ------------------------------------------------------------------------
+# --- the demo's examples ------------------------------------------------------------------------
 
 
 def test_resolve_feature__business_with_two_extra_seats__35_members_from_plan() -> None:

@@ -1,4 +1,4 @@
-"""Properties of resolution (DESIGN.md §2) over small random customers and features, no database.
+"""Properties of resolution over small random customers and features, no database.
 
 Instants are drawn from a coarse hourly grid so that trial ends, grace ends and override
 windows often coincide with each other and with `now`: the edges are where bugs live.
