@@ -107,6 +107,7 @@ class SegmentAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     list_display = ["key", "name", "included_count", "excluded_count", "rule_count", "tag_list"]
     list_filter = ["tags"]
     search_fields = ["key", "name", "description"]
+    ordering = ["key"]  # as the model orders: the counts in get_queryset drop Meta.ordering
     autocomplete_fields = ["tags"]  # a searchable box: fits the page, unlike two side-by-side lists
     inlines = [ConditionInline, SegmentMemberInline]
     fields = ["key", "name", "description", "tags"]
