@@ -335,6 +335,9 @@ class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
         with change_context(actor=request.user, reason=form.cleaned_data[REASON_FIELD], source="admin"):
             super().save_related(request, form, formsets, change)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead: the account's row names who made past changes
+
 
 class RoleForm(forms.ModelForm):
     change_reason = reason_field()
@@ -358,6 +361,9 @@ class RoleAdmin(BaseGroupAdmin, ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return [(None, {"fields": ["name", "permissions"]}), ("Why", {"fields": [REASON_FIELD]})]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a role's deletion would take its members out of it with no reason given
 
     def save_model(self, request, obj, form, change):
         # What the role was, before the form's relation is saved (save_related).

@@ -125,3 +125,15 @@ def test_role__permissions_changed_in_the_admin__recorded_with_the_reason_or_ref
     assert entry.changes == [
         {"field": "permissions", "old": before, "new": sorted([*before, "subscriptions.change_customer"])}
     ]
+
+
+@pytest.mark.parametrize("url_name", ["admin:auth_group_delete", "admin:auth_user_delete"])
+def test_role_or_account__delete_page__refused_to_a_superuser_too(client, url_name):
+    boss = User.objects.create_user("boss", is_staff=True, is_superuser=True)
+    target = Group.objects.get(name="Sales") if "group" in url_name else User.objects.create_user("leaver")
+    client.force_login(boss)
+
+    response = client.post(reverse(url_name, args=[target.pk]), {"post": "yes"})
+
+    assert response.status_code == 403
+    assert type(target).objects.filter(pk=target.pk).exists()
