@@ -17,7 +17,14 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from audit.context import ChangeContext
-from audit.history import TrackedModel, _has_changes, _snapshot, field_changes, require_context, stored_alike
+from audit.history import (
+    TrackedModel,
+    _snapshot,
+    field_changes,
+    has_unsaved_changes,
+    require_context,
+    stored_alike,
+)
 from audit.models import AuditEntry
 
 M = TypeVar("M", bound=models.Model)
@@ -130,7 +137,7 @@ class AuditedWrites:
             if id(instance) not in changed:
                 # The values the database holds now: the instance's loaded values, before this write.
                 changed[id(instance)] = (instance, dict(instance._loaded_values))
-        if not _has_changes(instance, model._history_records):
+        if not has_unsaved_changes(instance, model._history_records):
             return False
         self._record(instance, "~", known=known)
         return True

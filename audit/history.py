@@ -68,7 +68,7 @@ class AuditedHistoricalRecords(HistoricalRecords):
             # simple-history records nothing for raw saves; a fixture's rows are changes too.
             self.create_historical_record(instance, "+" if created else "~", using=using)
             return
-        if not created and not _has_changes(instance, self):
+        if not created and not has_unsaved_changes(instance, self):
             return
         super().post_save(instance, created, using=using, **kwargs)
 
@@ -246,7 +246,9 @@ def stamp_history_row(sender, history_instance, **kwargs) -> None:
         history_instance.request_id = context.request_id
 
 
-def _has_changes(instance: models.Model, records: HistoricalRecords) -> bool:
+def has_unsaved_changes(instance: models.Model, records: HistoricalRecords | None = None) -> bool:
+    """Whether saving `instance` would change a tracked field (a new or unloaded one: yes)."""
+    records = records or type(instance)._history_records
     loaded = getattr(instance, "_loaded_values", None)
     if loaded is None:
         return True

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 
 from audit.context import change_context
-from audit.history import stored_alike
+from audit.history import has_unsaved_changes
 from audit.writes import delete_audited, save_audited
 from catalog import permissions, revisions
 from catalog.models import Entitlement, Feature, Item, Tag
@@ -35,7 +35,7 @@ def feature_save(
     retag = tags is not None and (feature.pk is None or set(tags) != set(feature.tags.all()))
     if feature.pk is None:
         permissions.require_add_feature(actor)
-    elif retag or feature_definition_changes(feature):
+    elif retag or has_unsaved_changes(feature):
         permissions.require_change_feature_definition(actor, feature)
     else:
         permissions.require_change_feature_rules(actor, feature)
@@ -47,20 +47,6 @@ def feature_save(
         permissions.sync_feature_permissions(feature, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
     return feature
-
-
-def feature_definition_changes(feature: Feature) -> list[str]:
-    """The fields of a loaded feature that differ from what it was loaded with (all of them
-    for a feature not loaded from the database)."""
-    loaded = getattr(feature, "_loaded_values", None)
-    fields = [field for field in feature._meta.concrete_fields if not field.primary_key]
-    if feature.pk is None or loaded is None:
-        return [field.name for field in fields]
-    return [
-        field.name
-        for field in fields
-        if not stored_alike(field, loaded.get(field.attname), getattr(feature, field.attname))
-    ]
 
 
 @transaction.atomic
