@@ -13,7 +13,6 @@ from django.db.models import Count, Window
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.values import display_value
 from reporting import selectors
 from reporting.filters import ReportFilters
 from reporting.models import FeatureUsage
@@ -292,7 +291,7 @@ def overrides_ending_table(scope: Scope) -> Table:
     rows = []
     for override in overrides:
         subscription, customer = override.subscription, override.subscription.customer
-        value = "revoke" if override.effect == "revoke" else f"grant {display_value(override.value)}"
+        value = override.in_words
         rows.append(
             Row(
                 [

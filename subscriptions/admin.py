@@ -81,7 +81,7 @@ def _coming_row(override: Override) -> dict:
     return {
         "id": override.pk,
         "feature_key": override.feature.key,
-        "what": override_summary(override),
+        "what": override.in_words,
         "subscription": override.subscription.external_id,
         "valid_from": override.valid_from,
         "valid_until": override.valid_until,
@@ -91,13 +91,6 @@ def _coming_row(override: Override) -> dict:
 def override_value_shown(override: Override) -> str:
     """A grant's value in words (`on`, `40`, `email+chat`); a revoke has none."""
     return display_value(override.value) if override.effect == Override.Effect.GRANT else "—"
-
-
-def override_summary(override: Override) -> str:
-    """`grant 40`, `grant on`, `revoke`: what an override does, in words."""
-    if override.effect == Override.Effect.REVOKE:
-        return "revoke"
-    return f"grant {display_value(override.value)}"
 
 
 def _resolved_table_once(obj, customer: Customer) -> str:
@@ -317,7 +310,7 @@ class PlanChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         if obj.status == Item.Status.ACTIVE:
             return obj.name
-        return f"{obj.name} ({obj.get_status_display().split(' ')[0].lower()})"
+        return f"{obj.name} ({obj.status})"
 
 
 class SubscriptionForm(AuditedModelForm):

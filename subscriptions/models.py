@@ -11,7 +11,7 @@ from django_countries.fields import CountryField
 
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Item
-from catalog.values import clean_grant_value
+from catalog.values import clean_grant_value, display_value
 from toolkit.bounds import refuse_far_date, refuse_huge_numbers
 
 
@@ -189,6 +189,11 @@ class Override(TrackedModel):
 
     def __str__(self) -> str:
         return f"{self.effect} {self.feature.key} on {self.subscription.external_id}"
+
+    @property
+    def in_words(self) -> str:
+        """What it does, as people read it: `grant 40`, `grant on`, `revoke`."""
+        return "revoke" if self.effect == self.Effect.REVOKE else f"grant {display_value(self.value)}"
 
     def clean(self) -> None:
         errors: dict[str, str | list[str]] = {}
