@@ -31,7 +31,7 @@ from subscriptions.api.serializers import (
 from subscriptions.models import Customer, Override, Subscription
 from toolkit.rest.schema import body_example, path_parameter
 from toolkit.rest.views import ApiListView, ApiView, ListQuery
-from toolkit.upsert import advisory_lock, assign, is_noop, locked
+from toolkit.upsert import assign, is_noop, locked
 
 EXTERNAL_ID = path_parameter("external_id", "The customer's external id.", "acme", slug=False)
 SUBSCRIPTION_ID = path_parameter("external_id", "The subscription's external id.", "sub-acme", slug=False)
@@ -400,9 +400,8 @@ class SubscriptionOverridesView(ApiListView, ApiView):
         window = {"valid_from": data["valid_from"], "valid_until": data["valid_until"]}
         who = self.who()
         with transaction.atomic():
-            # Overlapping overrides are refused by the service's check, which reads before it
-            # writes: concurrent POSTs for one subscription and feature take turns here.
-            advisory_lock(scope="override", name=f"{subscription.pk}:{feature.pk}")
+            # Overlapping overrides are refused by the service (and, when two race, by the
+            # database's exclusion constraint behind it).
             if data["effect"] == Override.Effect.REVOKE:
                 override = services.override_revoke(
                     subscription=subscription, feature=feature, **window, **who
