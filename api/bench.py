@@ -4,8 +4,8 @@ database. Routed only when `ENTITLE_BENCH_VIEWS=1` (config/urls.py); never in pr
 
 The benchmark asks it what it asks the checks, in the same shape: a customer's id in the path,
 a different one from request to request, and the same `Authorization` header (which it
-ignores). Asked at one fixed URL with no header, as up to the fifth session, it was spared
-work that no endpoint keyed by customer is spared (BENCHMARKS.md, "The bare view's requests");
+ignores). Asked at one fixed URL with no header, it would be spared
+work that no endpoint keyed by customer is spared (BENCHMARKS.md, "Rounds and the yardstick");
 the benchmark still measures it that way too, as "bare view, one fixed URL"."""
 
 from django.http import JsonResponse

@@ -1,9 +1,7 @@
 """An import of 10,000 item entitlements previews and applies, at a constant number of queries per
 row: the rows' objects are loaded up front, then each row costs what its service costs.
 
-How long it takes is printed, not asserted (house rule: speed is measured, not timed in tests).
-On the AMD machine of BENCHMARKS.md it took 42-64 s; on the Intel one 48-73 s, depending on
-what else the two cores were doing."""
+How long it takes is printed, not asserted: speed is measured by the benchmark, not by tests."""
 
 from __future__ import annotations
 
