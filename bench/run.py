@@ -12,7 +12,7 @@
    round every endpoint (the single-feature check, the full entitlements 200 and 304) runs
    between two runs of the bare view, and its ratio is taken to their mean. The bare view is
    asked for the same customers with the same header as the checks (`api/bench.py`); the
-   same view at one fixed URL with no header, the ceiling up to the fifth session, runs as
+   same view at one fixed URL with no header, the older and kinder ceiling, runs as
    one more endpoint.
 3. At the largest N: a plan change reaching the checks, the admin changelists and forms, and
    the sweep of the 10k due scheduled changes.
