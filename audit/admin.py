@@ -27,7 +27,6 @@ from audit.admin_base import (
     SYSTEM_USER,
     AuditedModelAdmin,
     AuditedModelForm,
-    customer_entries,
     display_changes,
     linked_reason,
     reason_action,
@@ -39,6 +38,7 @@ from audit.models import AuditEntry, ScheduledChange
 from audit.records import record_change
 from audit.scheduling import cancel_change
 from config.admin import CountLimitedChangelist
+from subscriptions.selectors import audit_entries_about_customer
 from toolkit.spreadsheet import safe_cell
 
 
@@ -110,7 +110,7 @@ class CustomerFilter(TextFilter):
 
     def queryset(self, request, queryset):
         value = (self.value() or "").strip()
-        return customer_entries(queryset, external_id=value) if value else queryset
+        return audit_entries_about_customer(queryset, external_id=value) if value else queryset
 
 
 class AuditChangeList(ChangeList):

@@ -19,8 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import CharField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -99,31 +98,6 @@ def tracked_content_types() -> list[ContentType]:
     models += sorted(RECORDED_MODELS, key=lambda model: model._meta.label)
     by_model = ContentType.objects.get_for_models(*models)
     return sorted(by_model.values(), key=lambda content_type: content_type.name)
-
-
-def customer_entries(queryset: QuerySet, *, external_id: str) -> QuerySet:
-    """The audit entries about one customer: the customer itself, its subscriptions, their add-ons
-    and overrides. Found through the history tables, so objects deleted since (an override that
-    was removed, an add-on taken off) still lead to their entries."""
-    from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
-
-    def keys(model, **lookup) -> QuerySet:
-        rows = model.history.model.objects.filter(**lookup)
-        return rows.annotate(key=Cast("id", CharField())).values("key").distinct()
-
-    customer_ids = Customer.history.model.objects.filter(external_id=external_id).values("id")
-    subscription_ids = Subscription.history.model.objects.filter(customer_id__in=customer_ids).values("id")
-    types = ContentType.objects.get_for_models(Customer, Subscription, SubscriptionAddon, Override)
-    about = (
-        Q(content_type=types[Customer], object_id__in=keys(Customer, external_id=external_id))
-        | Q(content_type=types[Subscription], object_id__in=keys(Subscription, customer_id__in=customer_ids))
-        | Q(
-            content_type=types[SubscriptionAddon],
-            object_id__in=keys(SubscriptionAddon, subscription_id__in=subscription_ids),
-        )
-        | Q(content_type=types[Override], object_id__in=keys(Override, subscription_id__in=subscription_ids))
-    )
-    return queryset.filter(about)
 
 
 class AuditedModelForm(forms.ModelForm):
@@ -321,30 +295,29 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
             request.change_reason = form.cleaned_data[REASON_FIELD]
         return super().delete_view(request, object_id, extra_context)
 
+    # Whether an object's history page lists entries of other objects too (a customer's lists its
+    # subscriptions', add-ons' and overrides'): the page then names each entry's object.
+    history_covers_several_objects = False
+    history_intro = "Every change to this {verbose_name}, newest first."
+
+    def history_entries(self, obj) -> tuple[QuerySet, dict[str, object]]:
+        """The audit entries an object's history page lists, and the audit log filter that
+        lists the same: the object's own, unless an admin says its story is wider."""
+        from audit.models import AuditEntry
+
+        content_type = ContentType.objects.get_for_model(self.model)
+        entries = AuditEntry.objects.filter(content_type=content_type, object_id=str(obj.pk))
+        return entries, {"content_type__id__exact": content_type.pk, "object_id": obj.pk}
+
     def history_view(self, request, object_id, extra_context=None):
         """The object's own history: who, when, why (links clickable) and old → new."""
         from django.core.paginator import Paginator
 
-        from audit.models import AuditEntry
-
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        audit_log = reverse("admin:audit_auditentry_changelist")
-        if self.model._meta.label == "subscriptions.Customer":
-            # A customer's story is also its subscriptions', add-ons' and overrides'.
-            entries = customer_entries(AuditEntry.objects.all(), external_id=obj.external_id)
-            audit_log += "?" + urlencode({"customer": obj.external_id})
-        else:
-            entries = AuditEntry.objects.filter(
-                content_type=ContentType.objects.get_for_model(self.model), object_id=str(obj.pk)
-            )
-            audit_log += "?" + urlencode(
-                {
-                    "content_type__id__exact": ContentType.objects.get_for_model(self.model).pk,
-                    "object_id": obj.pk,
-                }
-            )
+        entries, log_filter = self.history_entries(obj)
+        audit_log = reverse("admin:audit_auditentry_changelist") + "?" + urlencode(log_filter)
         entries = entries.select_related("user", "content_type")
         page = Paginator(entries, 50).get_page(request.GET.get("page"))
         for entry in page:
@@ -360,7 +333,8 @@ class AuditedModelAdmin(CountLimitedChangelist, ModelAdmin):
             "original": obj,
             "page": page,
             "audit_log_url": audit_log,
-            "about_customer": self.model._meta.label == "subscriptions.Customer",
+            "several_objects": self.history_covers_several_objects,
+            "history_intro": self.history_intro.format(verbose_name=self.opts.verbose_name),
             "system_user": SYSTEM_USER,
             **(extra_context or {}),
         }

@@ -18,6 +18,7 @@ from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSplitDateTimeVer
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
 from audit.imports import AuditedImportExportMixin
+from audit.models import AuditEntry
 from catalog.forms import ValueField
 from catalog.models import Item
 from catalog.permissions import features_grantable_by
@@ -151,6 +152,18 @@ class CustomerForm(AuditedModelForm):
 
 @admin.register(Customer)
 class CustomerAdmin(AuditedImportExportMixin, AuditedModelAdmin):
+    # A customer's story is also its subscriptions', their add-ons' and overrides'.
+    history_covers_several_objects = True
+    history_intro = (
+        "Every change to this customer, its subscriptions, their add-ons and overrides, newest first."
+    )
+
+    def history_entries(self, obj):
+        entries = selectors.audit_entries_about_customer(
+            AuditEntry.objects.all(), external_id=obj.external_id
+        )
+        return entries, {"customer": obj.external_id}
+
     form = CustomerForm
     resource_classes = [CustomerResource]
     list_display = ["external_id", "name", "country_name", "created_at"]

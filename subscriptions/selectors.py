@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from catalog.selectors import CatalogSpecs, load_catalog_specs
@@ -152,3 +155,27 @@ def coming_overrides(customer: Customer, *, now: datetime | None = None) -> list
         .select_related("feature", "subscription")
         .order_by("valid_from", "pk")
     )
+
+
+def audit_entries_about_customer(queryset: QuerySet, *, external_id: str) -> QuerySet:
+    """The audit entries about one customer: the customer itself, its subscriptions, their add-ons
+    and overrides. Found through the history tables, so objects deleted since (an override that
+    was removed, an add-on taken off) still lead to their entries."""
+
+    def keys(model, **lookup) -> QuerySet:
+        rows = model.history.model.objects.filter(**lookup)
+        return rows.annotate(key=Cast("id", CharField())).values("key").distinct()
+
+    customer_ids = Customer.history.model.objects.filter(external_id=external_id).values("id")
+    subscription_ids = Subscription.history.model.objects.filter(customer_id__in=customer_ids).values("id")
+    types = ContentType.objects.get_for_models(Customer, Subscription, SubscriptionAddon, Override)
+    about = (
+        Q(content_type=types[Customer], object_id__in=keys(Customer, external_id=external_id))
+        | Q(content_type=types[Subscription], object_id__in=keys(Subscription, customer_id__in=customer_ids))
+        | Q(
+            content_type=types[SubscriptionAddon],
+            object_id__in=keys(SubscriptionAddon, subscription_id__in=subscription_ids),
+        )
+        | Q(content_type=types[Override], object_id__in=keys(Override, subscription_id__in=subscription_ids))
+    )
+    return queryset.filter(about)
