@@ -10,6 +10,7 @@ class ApiConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         import api.authentication  # noqa: F401  (registers the key scheme with drf-spectacular)
+        from api.keys import keys_changed
         from api.models import APIKey
         from audit.records import also_recorded
 
@@ -18,8 +19,6 @@ class ApiConfig(AppConfig):
         # A key acts as its owner: when an owner is deactivated or removed, every process
         # must re-read the keys it remembers (api.keys). Cache invalidation only.
         def owner_changed(sender, update_fields=None, **kwargs):
-            from api.keys import keys_changed
-
             if update_fields is not None and set(update_fields) <= {"last_login"}:
                 return  # a login changes nothing a key depends on
 

@@ -4,8 +4,8 @@ Authentication is also where a request's one cache round trip happens (docs/oper
 the keys revision (is the key this process remembers still as it was?) goes into one
 pipeline with whatever the view asks for through `prefetch(request, batch)` (the check
 endpoint's revisions and snapshot), and with the counts this process has not sent yet (the
-throttle window, last-used stamps, check counts: `api.live.counters`). A key this process has
-seen costs no query. Warm checks skip all of this: `api.fastcheck`.
+throttle window, last-used stamps, check counts: `checks.counters`). A key this process has
+seen costs no query. Warm checks skip all of this: `checks.fast`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import BaseThrottle
 from rest_framework_api_key.permissions import KeyParser
 
-from api import keys, live
-from api.store import Batch, as_int
+from api import keys
+from checks.counters import WINDOW_SECONDS, counters
+from checks.listener import known, listener
+from checks.store import Batch, as_int
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-USAGE_KEY = live.USAGE_KEY
-WINDOW_SECONDS = live.WINDOW_SECONDS
 _parser = KeyParser()
 
 
@@ -150,26 +150,26 @@ class ApiKeyAuthentication(BaseAuthentication):
         if record is None or not record.accepts(raw_key, at):
             failed_keys.refuse(request, "Invalid, revoked or expired API key.")
 
-        live.listener.ensure()
+        listener.ensure()
         view = request.parser_context.get("view") if request.parser_context else None
         prefetch = getattr(view, "prefetch", None)
         stamp = int(at.timestamp())
-        live.counters.request(prefix, stamp)
+        counters.request(prefix, stamp)
         batch = Batch()
         revision_at = batch.get(keys.REVISION_KEY)
         if prefetch is not None:
             prefetch(request, batch)
-        unsent = live.counters.drain()
-        throttle_at = live.counters.queue(batch, unsent)
+        unsent = counters.drain()
+        throttle_at = counters.queue(batch, unsent)
         try:
             results = batch.execute()
         except Exception:
-            live.counters.restore(unsent)
+            counters.restore(unsent)
             raise
-        live.counters.received(throttle_at, results, unsent)
+        counters.received(throttle_at, results, unsent)
 
         current = as_int(results[revision_at])
-        live.known.observe_read(keys=current)
+        known.observe_read(keys=current)
         if current != revision:
             # A key or owner changed since this process read the key (or the stamp was lost).
             current = current if current is not None else keys.revision()
@@ -182,7 +182,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             scope=record.scope,
             owner_id=record.owner_id,
             rate_limit=record.rate_limit,
-            window_count=live.counters.window_count(prefix, stamp // WINDOW_SECONDS),
+            window_count=counters.window_count(prefix, stamp // WINDOW_SECONDS),
             window_resets_in=WINDOW_SECONDS - stamp % WINDOW_SECONDS,
         )
         if prefetch is not None:

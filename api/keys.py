@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator
 
-from catalog.revisions import bump, read
+from api.models import APIKey
+from toolkit.revisions import bump, read
 
 REVISION_KEY = "rev:apikeys"
 MAX_REMEMBERED = 10_000
@@ -110,8 +111,6 @@ def forget_all() -> None:
 
 def load(prefix: str) -> KeyRecord | None:
     """Read one key from the database (one query, with its owner)."""
-    from api.models import APIKey
-
     row = (
         APIKey.objects.filter(prefix=prefix)
         .values("hashed_key", "scope", "owner_id", "owner__is_active", "revoked", "expiry_date", "rate_limit")

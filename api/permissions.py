@@ -1,8 +1,7 @@
 """A key's scope: `read` keys check entitlements and read; `write` keys also write. What a
 write may change is then up to the key owner's permissions, checked by the services.
 
-`request.auth` is a `KeyPrincipal` for a request made with a key, or any token with a
-`scope` for a write replayed in process (a scheduled change: `audit.scheduling`)."""
+`request.auth` is the `KeyPrincipal` of the request's key (`api.authentication`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ class KeyRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         principal = request.auth
         count = getattr(principal, "window_count", None)
-        if count is None:  # a scheduled change replayed in process, or no key (already refused)
+        if count is None:  # no key: already refused by authentication or scope
             return True
         self._wait = principal.window_resets_in
         limit = principal.rate_limit or settings.API_RATE_PER_MINUTE

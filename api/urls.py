@@ -1,6 +1,6 @@
 """The API's URLs, namespace "api": `/api/v1/...` (docs/api.md), the schema and its docs.
-URL names are stable: scheduled changes replay stored writes through these views
-(`audit.scheduling`)."""
+Paths and names are stable: a scheduled change stores the path of its write and finds the
+endpoint's `Write` by it when due (`audit.scheduling`)."""
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView

@@ -8,7 +8,8 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
-        from audit.history import stamp_history_row, write_audit_entry
+        from audit.history import stamp_history_row
+        from audit.models import write_audit_entry
         from audit.records import watch_role_memberships
 
         pre_create_historical_record.connect(stamp_history_row, dispatch_uid="audit-stamp")

@@ -1,13 +1,25 @@
 """Many rows at once without escaping history: the rows, their history rows and their audit
-entries are each inserted in batches, all with the change context's who, why, source and
-request id. For seeders and imports of tens of thousands of rows; everything else saves
-one object at a time through its service."""
+entries are each written in batches, each with its change context's who, why, source and
+request id.
+
+- `bulk_create_audited`: new rows of one model (the seeders).
+- `AuditedWrites`: creations and saves recorded one at a time, written together.
+- `BulkRun`: many writes made through the very services that make one write, fast. The run
+  loads the rows of all its writes ahead, in a few queries (`load`); while a write runs, the
+  services' reads (`toolkit.upsert.locked`/`find`) are answered from those rows and their
+  saves (`audit.writes.save_audited`) are validated and recorded instead of made; `flush()`
+  writes them all through `AuditedWrites`. So the rules (permissions, no-op detection,
+  validation) are the services' own, once. A write that reads anything the run did not load,
+  or deletes, raises `NotHeld`: its caller makes it on its own instead.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +28,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
+from audit import context as change_contexts
 from audit.context import ChangeContext
 from audit.history import (
     TrackedModel,
@@ -26,6 +39,7 @@ from audit.history import (
     stored_alike,
 )
 from audit.models import AuditEntry
+from toolkit.upsert import NotHeld, answering_from
 
 M = TypeVar("M", bound=models.Model)
 
@@ -142,13 +156,25 @@ class AuditedWrites:
         self._record(instance, "~", known=known)
         return True
 
+    @staticmethod
+    def takes(model: type[models.Model]) -> bool:
+        """Whether saves of `model` can be written here: a tracked model without many-to-many
+        history or `auto_now` fields."""
+        records = getattr(model, "_history_records", None)
+        return (
+            issubclass(model, TrackedModel)
+            and records is not None
+            and not records.m2m_fields
+            and not any(getattr(field, "auto_now", False) for field in model._meta.concrete_fields)
+        )
+
     def _accept(self, instance: models.Model) -> type[models.Model]:
         model = type(instance)
-        records = getattr(model, "_history_records", None)
-        if not isinstance(instance, TrackedModel) or records is None or records.m2m_fields:
-            raise TypeError(f"{model._meta.label} is not a tracked model without many-to-many history.")
-        if any(getattr(field, "auto_now", False) for field in model._meta.concrete_fields):
-            raise TypeError(f"{model._meta.label} has auto_now fields: save it through its service.")
+        if not self.takes(model):
+            raise TypeError(
+                f"{model._meta.label} is not a tracked model without many-to-many history or auto_now "
+                "fields: save it through its service."
+            )
         return model
 
     def _record(self, instance: models.Model, history_type: str, *, known: Mapping | None = None) -> None:
@@ -364,3 +390,164 @@ def _fields_changed(model: type[models.Model], objects) -> list[str]:
                 names.append(field.name)
                 break
     return names
+
+
+_run: ContextVar[BulkRun | None] = ContextVar("bulk_run", default=None)
+
+
+def current_run() -> BulkRun | None:
+    """The bulk run whose write is being made, if any (`audit.writes` asks)."""
+    return _run.get()
+
+
+class BulkRun:
+    """Writes made through the services, with their rows loaded ahead and their saves written
+    together (the module docstring says how). Use:
+
+        run = BulkRun()
+        run.load(queryset, "external_id", ids)        # what the writes will read
+        with run.write():                              # one write, through its service
+            services.customer_put(...)
+        run.flush()                                    # everything, in bulk (PostgreSQL)
+
+    A write that raises leaves nothing behind: the rows it changed are put back as they were
+    loaded (or last recorded), and nothing it saved is recorded. Only a creation or a save per
+    object and write is recorded (no deletes, no many-to-many sets). Validation is the
+    model's `full_clean()` without its unique and constraint checks, which would query: the
+    database's own keys and constraints refuse such a row when `flush()` writes, and the
+    caller then makes the run's writes one by one."""
+
+    def __init__(self) -> None:
+        self.writes = AuditedWrites()
+        self._maps: dict[tuple[type[models.Model], tuple[str, ...]], dict[tuple, models.Model | None]] = {}
+        self._groups: dict[tuple[type[models.Model], tuple[str, ...]], dict[tuple, list[models.Model]]] = {}
+        self._by_pk: dict[type[models.Model], dict[Any, models.Model]] = {}
+        self._created: set[int] = set()
+        self._handed: list[models.Model] | None = None
+        self._staged: list[tuple[models.Model, ChangeContext]] | None = None
+
+    # -- the rows (toolkit.upsert.HeldRows)
+
+    def load(
+        self,
+        queryset: models.QuerySet,
+        fields: str | tuple[str, ...],
+        values: Iterable[Any],
+        *,
+        many: bool = False,
+    ) -> None:
+        names = (fields,) if isinstance(fields, str) else tuple(fields)
+        keys = {(value,) if isinstance(fields, str) else tuple(value) for value in values}
+        held = (self._groups if many else self._maps).setdefault((queryset.model, names), {})
+        wanted = keys - held.keys()
+        if not wanted:
+            return
+        if len(names) == 1:
+            rows = queryset.filter(**{f"{names[0]}__in": [key[0] for key in wanted]})
+        else:  # each field among its values, then the combinations wanted kept
+            among = {f"{name}__in": {key[i] for key in wanted} for i, name in enumerate(names)}
+            rows = queryset.filter(**among)
+        for key in wanted:
+            held[key] = [] if many else None
+        for row in rows.order_by("pk"):  # one order of row locks for every worker
+            key = tuple(getattr(row, name) for name in names)
+            if key in wanted:
+                if many:
+                    held[key].append(row)
+                else:
+                    held[key] = row
+                self._remember(row)
+
+    def get(self, model: type[models.Model], lookup: dict[str, Any]) -> models.Model | None:
+        row = self._held(self._maps, model, lookup)
+        if row is not None and self._handed is not None:
+            self._handed.append(row)
+        return row
+
+    def group(self, model: type[models.Model], lookup: dict[str, Any]) -> list[models.Model]:
+        return list(self._held(self._groups, model, lookup))
+
+    @staticmethod
+    def _held(held: dict, model: type[models.Model], lookup: dict[str, Any]) -> Any:
+        names = tuple(sorted(lookup))
+        try:
+            return held[(model, names)][tuple(lookup[name] for name in names)]
+        except (KeyError, TypeError):
+            raise NotHeld(f"{model._meta.label} by {', '.join(names)} was not loaded") from None
+
+    def _remember(self, row: models.Model) -> None:
+        """Keep `row`, and the rows loaded with it, by primary key: the audit log names a
+        foreign key's old target from these."""
+        self._by_pk.setdefault(type(row), {})[row.pk] = row
+        for related in row._state.fields_cache.values():
+            if isinstance(related, models.Model) and related.pk is not None:
+                self._by_pk.setdefault(type(related), {})[related.pk] = related
+
+    # -- the writes
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Make one write (a service call) inside: reads answered from the rows, saves recorded
+        when it returns; if it raises, as if it had not run."""
+        self._handed, self._staged = [], []
+        token = _run.set(self)
+        try:
+            with answering_from(self):
+                yield
+        except BaseException:
+            for row in self._handed:
+                _put_back(row)
+            raise
+        else:
+            staged = self._staged
+            for instance, context in staged:
+                with change_contexts.within(context):
+                    self._record(instance)
+        finally:
+            _run.reset(token)
+            self._handed = self._staged = None
+
+    def save(self, instance: models.Model) -> None:
+        """A service's save, inside `write()`: validated now, recorded if the write succeeds."""
+        if self._staged is None:
+            raise RuntimeError("BulkRun.save() outside a write")
+        if any(staged is instance for staged, _ in self._staged):
+            raise NotHeld("An object saved twice in one write is not made in bulk.")
+        if not AuditedWrites.takes(type(instance)):
+            raise NotHeld(f"{type(instance)._meta.label} is not written in bulk.")
+        for field in instance._meta.concrete_fields:
+            if field.many_to_one and field.is_cached(instance):
+                related = field.get_cached_value(instance)
+                if related is not None and related.pk is None:  # written at flush: no id yet
+                    raise NotHeld(f"{field.name} of {type(instance)._meta.label} is not written yet.")
+        instance.full_clean(validate_unique=False, validate_constraints=False)
+        self._staged.append((instance, require_context(instance)))
+        self._handed.append(instance)
+
+    def _record(self, instance: models.Model) -> None:
+        if instance.pk is None and id(instance) not in self._created:
+            self.writes.created(instance)
+            self._created.add(id(instance))
+            for (model, names), found in self._maps.items():
+                if model is type(instance):
+                    found[tuple(getattr(instance, name) for name in names)] = instance
+            for (model, names), groups in self._groups.items():
+                if model is type(instance):
+                    groups.setdefault(tuple(getattr(instance, name) for name in names), []).append(instance)
+        else:
+            self.writes.changed(instance, known=self._by_pk)
+
+    def flush(self) -> None:
+        """Write everything recorded (PostgreSQL), in one savepoint: all or nothing."""
+        with transaction.atomic():
+            self.writes.flush()
+        self._created.clear()  # inserted: each has its primary key now
+
+
+def _put_back(row: models.Model) -> None:
+    """Undo what a refused write set on `row`: its fields as loaded, or as last recorded."""
+    loaded = getattr(row, "_loaded_values", None)
+    if loaded is None:  # new in the refused write: it is dropped with it
+        return
+    for name, value in loaded.items():
+        setattr(row, name, _snapshot(value))

@@ -45,8 +45,8 @@ def change_context(*, actor: User | None, reason: str, source: str) -> Iterator[
     """Run the enclosed writes as `actor`, for `reason`, from `source`.
 
     Nested contexts share the outer request id, so one admin save or one API call is one
-    request in the audit log, and the outer source: a scheduled change replayed through an
-    API view by a Celery task is recorded as coming from the task.
+    request in the audit log, and the outer source: a service a task calls inside its own
+    context is recorded as coming from the task.
     """
     reason = normalize_reason(reason)
     if not reason:
@@ -66,6 +66,17 @@ def change_context(*, actor: User | None, reason: str, source: str) -> Iterator[
 def current() -> ChangeContext | None:
     """The change context in force, if any."""
     return _current.get()
+
+
+@contextmanager
+def within(context: ChangeContext) -> Iterator[ChangeContext]:
+    """Run the enclosed code in `context` exactly (its request id too): a write recorded
+    now and written later is recorded as it was made."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
 
 
 @contextmanager

@@ -215,28 +215,6 @@ def _related_label(field: models.Field, pk: Any, known) -> str:
     return str(row or pk)
 
 
-def write_audit_entry(sender, instance, history_instance, **kwargs) -> None:
-    """Mirror a new history row into the audit log (connected to simple-history's
-    `post_create_historical_record`)."""
-    from django.contrib.contenttypes.models import ContentType
-
-    from audit.models import AuditEntry
-
-    AuditEntry.objects.create(
-        history_date=history_instance.history_date,
-        user_id=history_instance.history_user_id,
-        source=history_instance.source,
-        request_id=history_instance.request_id,
-        reason=history_instance.history_change_reason,
-        content_type=ContentType.objects.get_for_model(type(instance)),
-        object_id=str(instance.pk),
-        object_repr=str(instance)[:200],
-        action=history_instance.history_type,
-        changes=field_changes(instance, type(instance)._history_records, history_instance.history_type),
-        history_id=history_instance.pk,
-    )
-
-
 def stamp_history_row(sender, history_instance, **kwargs) -> None:
     """Copy source and request id from the change context onto a history row about to be
     saved (connected to simple-history's `pre_create_historical_record`)."""
@@ -320,8 +298,9 @@ class TrackedModel(models.Model):
     def clean_fields(self, exclude=None):
         """As Django's, except that a foreign key whose row this instance holds, loaded from the
         database, is not read again to see that it exists: one query per key and row, a
-        quarter of a 10k-row import's time. (A key limited by `limit_choices_to` is still
-        checked; a row deleted meanwhile is still refused by the database's constraint.)"""
+        quarter of a 10k-row import's time. (A key limited by `limit_choices_to` is checked by
+        its model's `clean()` on the row held: a subscription's plan is a plan; a row deleted
+        meanwhile is still refused by the database's constraint.)"""
         held = _held_relations(self)
         if held:
             exclude = set(exclude or ()) | held  # a new set: full_clean's own stays as it was
@@ -331,7 +310,7 @@ class TrackedModel(models.Model):
 def _held_relations(instance: models.Model) -> set[str]:
     held = set()
     for field in instance._meta.concrete_fields:
-        if not field.many_to_one or field.remote_field.limit_choices_to or not field.is_cached(instance):
+        if not field.many_to_one or not field.is_cached(instance):
             continue
         related = field.get_cached_value(instance)
         if related is None or related._state.adding:

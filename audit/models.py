@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from audit.context import SOURCES
-from audit.history import AuditedHistoricalRecords, TrackedModel
+from audit.history import AuditedHistoricalRecords, TrackedModel, field_changes
 from toolkit.bounds import refuse_far_date, refuse_huge_numbers
 
 SOURCE_CHOICES = [(source, source) for source in SOURCES]
@@ -16,7 +16,8 @@ SOURCE_CHOICES = [(source, source) for source in SOURCES]
 
 class AuditEntry(models.Model):
     """Who changed which object, when, from where, why, and what changed. Written by
-    `audit.history` in the same transaction as the history row it mirrors; never edited."""
+    `write_audit_entry` (below) in the same transaction as the history row it mirrors; never
+    edited."""
 
     class Action(models.TextChoices):
         CREATED = "+", "Created"
@@ -61,9 +62,10 @@ class AuditEntry(models.Model):
 
 
 class ScheduledChange(TrackedModel):
-    """A write to make later: the API request to replay (any write the API can make), when,
-    why and by whom. Swept by Celery beat and applied exactly once, through the same views,
-    services, validation and permission checks as the immediate write, as its author."""
+    """A write to make later: the API request that would make it (any write the API can make),
+    when, why and by whom. Swept by Celery beat and made exactly once, as its author, through
+    the endpoint's own `Write`: the same serializer, services, validation and permission
+    checks as the immediate write (`audit.scheduling`)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -93,3 +95,21 @@ class ScheduledChange(TrackedModel):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} at {self.effective_at:%Y-%m-%d %H:%M} UTC"
+
+
+def write_audit_entry(sender, instance, history_instance, **kwargs) -> None:
+    """Mirror a new history row into the audit log (connected to simple-history's
+    `post_create_historical_record`)."""
+    AuditEntry.objects.create(
+        history_date=history_instance.history_date,
+        user_id=history_instance.history_user_id,
+        source=history_instance.source,
+        request_id=history_instance.request_id,
+        reason=history_instance.history_change_reason,
+        content_type=ContentType.objects.get_for_model(type(instance)),
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:200],
+        action=history_instance.history_type,
+        changes=field_changes(instance, type(instance)._history_records, history_instance.history_type),
+        history_id=history_instance.pk,
+    )

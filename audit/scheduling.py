@@ -1,80 +1,66 @@
-"""Scheduled changes: store an API write now, apply it when due, exactly once.
+"""Scheduled changes: store an API write now, make it when due, exactly once.
 
-A change is applied as the very API view that would have served it, as its author and with
-its reason, so validation, permissions (the author's, at apply time) and history are the
-same as for an immediate write. The sweep claims due rows with
-`SELECT … FOR UPDATE SKIP LOCKED` and marks each in the same transaction that applies it:
-several workers never apply one change twice, and a worker killed mid-batch leaves its rows
-pending for the next sweep (docs/audit.md).
+A change is stored as the request that would make it (method, path, body) and, when due,
+made as that very write: the path names the endpoint, whose view declares the write
+(`toolkit.rest.views.Write`: the body's serializer and the call of the services it makes);
+the write runs as its author, with its reason, source "task". So validation, permissions
+(the author's, at apply time) and history are those of an immediate write, with no HTTP
+request made. A refused write fails the change with the answer the API would have given
+(`404: No customer acme.`).
 
-Two ways to apply, one outcome (the aim: 10k due changes in ≤ 5 s on two cores).
-- `replay`/`apply_change`: the stored request made through its DRF view, one change at a
-  time, in its own savepoint. ~20 queries and 15–22 ms a change: 43–66 changes/s with two
-  workers. It is the reference, and it still decides every change the batch path does not.
-- `audit.batch`: the claimed batch (`BATCH` changes) applied in memory and written in bulk,
-  for the high-volume writes: PUT/PATCH customer, PATCH subscription (plan, status, dates),
-  POST override, PUT item entitlement (`audit.batch.WRITES`; the steps live beside each
-  app's views, in `subscriptions/batch.py` and `catalog/batch.py`). Each change is parsed by
-  the view's input serializer, checked by the service's permission functions (the author's
-  permissions and guardian object permissions read once per batch) and validated by the
-  model's `full_clean()`, whose queries are answered from rows loaded, and locked as the
-  view locks them, in a few queries for the whole batch. Changes apply in order, each in
-  its own request scope and change context, so two changes to one object are two history
-  rows, as one after the other. `audit.bulk.AuditedWrites` then writes the targets, their
-  history rows and audit entries (COPY), the changes' status with theirs, and the check
-  API's cache revisions move after commit (catalog.revisions, once per batch, one round
-  trip): about 24 queries a batch, whatever its size. 10k changes, two workers: 4.7 s.
+The sweep claims due rows with `SELECT … FOR UPDATE SKIP LOCKED` and marks each in the same
+transaction that applies it: several workers never apply one change twice, and a worker
+killed mid-batch leaves its rows pending for the next sweep (docs/audit.md).
 
-Why this is still "through the same validation and permission checks" (docs/audit.md): the
-batch path only follows the road to a 2xx answer. A change it predicts the view would
-refuse (400, 403, 404), a body or path it does not take, any other kind of write, and a
-batch whose bulk write raises or whose step breaks unexpectedly all go through the replay,
-after everything before them was written, so their outcome and error text are the view's
-own. tests/audit/test_scheduling_batch.py sweeps one mixed scenario both ways and compares
-rows, statuses, errors, history, audit entries and revision bumps. Keep that test passing
-when a view, serializer, service or model rule changes: the batch steps mirror them, and a
-view that starts doing something new (another row, a signal) must be mirrored there too, or
-its (method, URL name) taken out of `audit.batch.WRITES`.
+A claimed batch is made in bulk (`audit.bulk.BulkRun`, PostgreSQL): the writes whose
+endpoint can preload its rows (`Write.preload`: customers, plan and status changes,
+overrides, item entitlements) run through their services against rows loaded for the whole
+batch, and are written together with their history rows, audit entries and the changes'
+own status. Any other write, and any write that needs a row the batch did not load, is made
+on its own, after what came before it is written. If writing the batch fails (a key or a
+constraint the database refuses), its savepoint is rolled back and its changes are made one
+by one. Changes apply in order, each in its own request scope.
 
 Workers side by side: a claim skips the changes whose object (the path's key) another
 worker's batch holds, by an advisory lock per object (`_claim`). So two batches never lock
 the same rows, and changes to one object apply in order of effective_at; changes to
 different objects may apply out of order across workers, as they always could. A worker
-alone claims strictly oldest first. The bulk writes speak PostgreSQL; on the SQLite demo
-every change is replayed.
+alone claims strictly oldest first.
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 
-from audit.batch import apply_batch
+from audit.bulk import BulkRun, NotHeld
 from audit.context import change_context, request_scope
 from audit.models import ScheduledChange
 from audit.writes import save_audited
+from toolkit import revisions
+from toolkit.rest.errors import exception_handler
+from toolkit.rest.parsers import OrjsonParser
+from toolkit.rest.views import Write
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
 BATCH = 500  # changes claimed, applied and committed together
 API_PREFIX = "/api/v1/"
-
-
-@dataclass(frozen=True)
-class SchedulerToken:
-    """Stands in for an API key when a task replays a change: write scope, no key row."""
-
-    scope: str = "write"
+SOURCE = "task"
 
 
 def check_request_shape(method: str, path: str, body: Any) -> None:
@@ -92,69 +78,212 @@ def check_request_shape(method: str, path: str, body: Any) -> None:
         raise ValidationError({"path": f"No API endpoint answers {path}."}) from error
     if match.namespace != "api" or match.url_name == "unknown":
         raise ValidationError({"path": f"{path} is not an API endpoint."})
+    if _write_of(method, match) is None:
+        raise ValidationError({"method": f"{path} takes no {method}."})
     if body is not None and not isinstance(body, dict | list):
         raise ValidationError({"body": "The body must be a JSON object or list."})
     if body is not None:
         json.dumps(body)
 
 
-def replay(change: ScheduledChange) -> tuple[int, Any]:
-    """Make the stored request through its API view, as its author. Returns (status, data)."""
-    from rest_framework.test import APIRequestFactory, force_authenticate
-
-    factory = APIRequestFactory()
-    request = factory.generic(
-        change.method,
-        change.path,
-        data=json.dumps(change.body) if change.body is not None else "",
-        content_type="application/json",
-        HTTP_X_CHANGE_REASON=change.reason,
-    )
-    force_authenticate(request, user=change.created_by, token=SchedulerToken())
-    match = resolve(change.path)
-    response = match.func(request, *match.args, **match.kwargs)
-    return response.status_code, getattr(response, "data", None)
+def _write_of(method: str, match) -> Write | None:
+    view_class = getattr(match.func, "view_class", None)
+    return getattr(view_class, "writes", {}).get(method)
 
 
-class _Refused(Exception):
-    """Rolls back what a failed replay may have written."""
+@dataclass
+class Due:
+    """A claimed change, ready to make: its write and path arguments, or why it cannot be."""
+
+    change: ScheduledChange
+    write: Write | None = None
+    path: dict[str, Any] | None = None
+    body: Any = None
+    data: Any = None  # the validated body, when the write may run in bulk
+    refused: str = ""  # why it cannot be made at all
+    outcome: tuple[str, str] = ("", "")  # (status, error) when made in bulk
 
 
-def _describe(status: int, data: Any) -> str:
+def _prepare(change: ScheduledChange) -> Due:
+    due = Due(change)
+    try:
+        match = resolve(change.path)
+    except Resolver404:
+        match = None
+    if match is None or match.namespace != "api" or match.url_name == "unknown" or "?" in change.path:
+        due.refused = "404: No such endpoint."
+        return due
+    due.write = _write_of(change.method, match)
+    if due.write is None:
+        due.refused = f'405: Method "{change.method}" not allowed.'
+        return due
+    due.path = dict(match.kwargs)
+    try:
+        # The stored JSON read as a request body is: the same size limit and number range.
+        raw = b"" if change.body is None else json.dumps(change.body).encode()
+        due.body = OrjsonParser().parse(io.BytesIO(raw)) if raw else {}
+    except APIException as error:
+        due.refused = describe(error)
+    return due
+
+
+def describe(error: Exception) -> str:
+    """A refused write in the API's words: "<status>: <detail or errors>"."""
+    response = exception_handler(error, {})
+    if response is None:
+        return f"Internal error: {error}"
+    data = response.data
     if isinstance(data, dict) and "detail" in data:
-        return f"{status}: {data['detail']}"
-    return f"{status}: {json.dumps(data, default=str)[:2000]}"
+        return f"{response.status_code}: {data['detail']}"
+    return f"{response.status_code}: {json.dumps(data, default=str)[:2000]}"
 
 
-def apply_change(change: ScheduledChange, *, now: datetime) -> bool:
-    """Apply one claimed change and record the outcome; a failure touches nothing else."""
-    with request_scope(), change_context(actor=change.created_by, reason=change.reason, source="task"):
-        try:
-            with transaction.atomic():
-                status, data = replay(change)
-                if not 200 <= status < 300:
-                    raise _Refused(_describe(status, data))
-        except _Refused as refused:
-            change.status, change.error = ScheduledChange.Status.FAILED, str(refused)
-        except Exception as error:  # a bug must not stop the sweep: record it, go on
-            log.exception("Scheduled change %s crashed", change.pk)
-            change.status, change.error = ScheduledChange.Status.FAILED, f"Internal error: {error}"
+def _as_author(change: ScheduledChange) -> dict[str, Any]:
+    return {"actor": change.created_by, "reason": change.reason, "source": SOURCE}
+
+
+def apply_change(due: Due, *, now: datetime) -> bool:
+    """Make one claimed change on its own and record the outcome; a failure touches nothing else."""
+    change = due.change
+    with request_scope():
+        if due.refused:
+            change.status, change.error = ScheduledChange.Status.FAILED, due.refused
         else:
-            change.status, change.error = ScheduledChange.Status.APPLIED, ""
+            try:
+                due.write(due.body, **_as_author(change), **due.path)
+            except (APIException, ValidationError, PermissionDenied, ObjectDoesNotExist) as refused:
+                change.status, change.error = ScheduledChange.Status.FAILED, describe(refused)
+            except Exception as error:  # a bug must not stop the sweep: record it, go on
+                log.exception("Scheduled change %s crashed", change.pk)
+                change.status, change.error = ScheduledChange.Status.FAILED, describe(error)
+            else:
+                change.status, change.error = ScheduledChange.Status.APPLIED, ""
         change.applied_at = now
-        save_audited(change, actor=change.created_by, reason=change.reason, source="task")
+        save_audited(change, actor=change.created_by, reason=change.reason, source=SOURCE)
     return change.status == ScheduledChange.Status.APPLIED
 
 
-def sweep_due_changes(*, now: datetime | None = None, batch: int = BATCH) -> int:
+def apply_claimed(changes: Sequence[ScheduledChange], *, now: datetime, in_bulk: bool = True) -> None:
+    """Make claimed `changes` in order: in bulk where their writes allow (the module
+    docstring says how), else, or without `in_bulk`, one by one."""
+    authors: dict[int, User] = {}
+    for change in changes:  # one object per author: its permissions are read once a batch
+        change.created_by = authors.setdefault(change.created_by_id, change.created_by)
+    dues = [_prepare(change) for change in changes]
+    if not in_bulk or connection.vendor != "postgresql":  # bulk writes speak PostgreSQL (COPY)
+        for due in dues:
+            apply_change(due, now=now)
+        return
+    with revisions.coalesced():
+        _apply_in_bulk(dues, now=now)
+
+
+def _apply_in_bulk(dues: list[Due], *, now: datetime) -> None:
+    run, made, index = None, [], 0
+    while index < len(dues):
+        if run is None:
+            run = _loaded_run(dues[index:])
+        due = dues[index]
+        index += 1
+        if due.data is not None and _made_in(run, due, now=now):
+            made.append(due)
+            continue
+        # On its own: after what came before it is written, and the rows read afresh after.
+        _flush(run, made, now=now)
+        made, run = [], None
+        apply_change(due, now=now)
+    _flush(run, made, now=now)
+
+
+def _made_in(run: BulkRun, due: Due, *, now: datetime) -> bool:
+    """Make `due` in `run` and record its outcome there, in one request scope; False when it
+    must be made on its own."""
+    change = due.change
+    with request_scope():
+        try:
+            with run.write():
+                due.write.make(due.data, **_as_author(change), **due.path)
+        except (APIException, ValidationError, PermissionDenied, ObjectDoesNotExist) as refused:
+            _record(run, due, ScheduledChange.Status.FAILED, describe(refused), now)
+        except NotHeld:
+            return False
+        except Exception:
+            log.exception("Scheduled change %s broke its bulk run: making it on its own", change.pk)
+            return False
+        else:
+            _record(run, due, ScheduledChange.Status.APPLIED, "", now)
+    return True
+
+
+def _loaded_run(dues: Sequence[Due]) -> BulkRun:
+    """A run with the rows of every bulk-capable write among `dues` loaded (and locked); the
+    writes it can take get their validated body in `data`."""
+    groups: dict[int, list[tuple[Due, Any]]] = {}
+    for due in dues:
+        due.data = None
+        if due.refused or due.write.preload is None:
+            continue
+        try:
+            data = due.write.validate(due.body)
+        except APIException:
+            continue  # refused on its own, in the serializer's words
+        groups.setdefault(id(due.write), []).append((due, data))
+    run = BulkRun()
+    try:
+        with transaction.atomic():  # a failed query must not spoil what is made after it
+            # One order of tables for every worker, so that sweeps never wait on each other
+            # in a cycle (and the claim keeps them off each other's objects).
+            for group in sorted(groups.values(), key=lambda group: group[0][0].write.call.__qualname__):
+                write = group[0][0].write
+                taken = write.preload(run, [due.path for due, _ in group], [data for _, data in group])
+                for (due, data), take in zip(group, taken or [True] * len(group), strict=True):
+                    if take:
+                        due.data = data
+    except Exception:
+        log.exception("Rows for %s scheduled changes could not be loaded: making them one by one", len(dues))
+        for due in dues:
+            due.data = None
+    return run
+
+
+def _record(run: BulkRun, due: Due, status: str, error: str, now: datetime) -> None:
+    """The change's own outcome, written with the run (a copy: the claimed row stays as it is
+    if the run must be made again one by one)."""
+    change = due.change
+    done = copy.copy(change)
+    done.status, done.error, done.applied_at = status, error, now
+    due.outcome = (status, error)
+    with change_context(actor=change.created_by, reason=change.reason, source=SOURCE):
+        run.writes.changed(done)
+
+
+def _flush(run: BulkRun | None, made: list[Due], *, now: datetime) -> None:
+    if run is None or not made:
+        return
+    try:
+        run.flush()
+    except Exception:
+        log.warning(
+            "A batch of %s scheduled changes could not be written: making them one by one",
+            len(made),
+            exc_info=True,
+        )
+        for due in made:
+            apply_change(due, now=now)
+        return
+    for due in made:
+        (due.change.status, due.change.error), due.change.applied_at = due.outcome, now
+
+
+def sweep_due_changes(*, now: datetime | None = None, batch: int = BATCH, in_bulk: bool = True) -> int:
     """Apply every pending change due by `now`; returns how many were processed. Safe to
-    run in several workers at once."""
+    run in several workers at once. Without `in_bulk`, each change is made on its own."""
     processed = 0
     while True:
         moment = now or timezone.now()
         with transaction.atomic():
             due = _claim(moment, batch)
-            apply_batch(due, now=moment, replay=apply_change)
+            apply_claimed(due, now=moment, in_bulk=in_bulk)
         processed += len(due)
         if not due:  # (fewer than `batch` is no sign: others may hold the objects of the rest)
             return processed
@@ -220,8 +349,6 @@ def cancel_change(*, change: ScheduledChange, actor: User, reason: str, source: 
     """Cancel a pending change; its author or whoever may change scheduled changes."""
     change = ScheduledChange.objects.select_for_update().get(pk=change.pk)
     if change.created_by_id != actor.pk and not actor.has_perm("audit.change_scheduledchange"):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Only its author or an administrator may cancel this change.")
     if change.status != ScheduledChange.Status.PENDING:
         raise ValidationError(f"This change is {change.status}: only a pending change can be canceled.")

@@ -123,8 +123,8 @@ def child(kind: str, requests: int, customers: int) -> None:
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
 
-    from api import live
     from bench.run import active_features, hot_set
+    from checks.listener import known, listener
     from subscriptions.models import Customer
 
     out = io.StringIO()
@@ -166,9 +166,9 @@ def child(kind: str, requests: int, customers: int) -> None:
             b"".join(response)
             response.close()
 
-    live.listener.ensure()
+    listener.ensure()
     deadline = time.monotonic() + 30
-    while not live.known.healthy() and time.monotonic() < deadline:
+    while not known.healthy() and time.monotonic() < deadline:
         time.sleep(0.05)
     run(max(2 * len(paths), 400))  # built, stored, remembered, spans parsed; every first-use cost paid
     statuses.clear()

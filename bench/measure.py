@@ -75,11 +75,11 @@ def _patch_redis() -> None:
                 count.commands[str(args[0]).upper()] += 1
         return pipeline(self, conn, commands, raise_on_error)
 
-    import api.snapshots
+    import checks.snapshots
 
-    hot_mget = api.snapshots.hot_mget
+    hot_mget = checks.snapshots.hot_mget
 
-    def counting_hot_mget(keys):  # one MGET on a thread's own connection (api.store.hot_mget)
+    def counting_hot_mget(keys):  # one MGET on a thread's own connection (checks.store.hot_mget)
         for count in mine():
             count.commands["MGET"] += 1
         return hot_mget(keys)
@@ -87,7 +87,7 @@ def _patch_redis() -> None:
     redis.connection.AbstractConnection.send_packed_command = counting_send
     redis.Redis.execute_command = counting_execute
     redis.client.Pipeline._execute_pipeline = counting_pipeline
-    api.snapshots.hot_mget = counting_hot_mget
+    checks.snapshots.hot_mget = counting_hot_mget
     _patched = True
 
 
@@ -128,18 +128,18 @@ def counted():
 
 def _bump(key: str) -> None:
     """Move a revision as a write's on-commit bump does (increment and publish)."""
-    from catalog.revisions import bump
+    from toolkit.revisions import bump
 
     bump(key)
 
 
 def _listening() -> None:
-    """Start this process's revision listener and wait until it is subscribed (api.live)."""
-    from api import live
+    """Start this process's revision listener and wait until it is subscribed (checks.listener)."""
+    from checks.listener import known, listener
 
-    live.listener.ensure()
+    listener.ensure()
     deadline = time.monotonic() + 10
-    while not live.known.healthy():
+    while not known.healthy():
         if time.monotonic() > deadline:
             raise SystemExit("The revision listener did not subscribe within 10 s.")
         time.sleep(0.01)
@@ -150,8 +150,10 @@ def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, 
     the counts are the most seen (they should not vary), the time the median."""
     from django.test import override_settings
 
-    from api import keys, live, snapshots
-    from catalog.revisions import CATALOG_KEY, customer_key
+    from api import keys
+    from checks import snapshots
+    from checks.listener import known
+    from toolkit.revisions import CATALOG_KEY, customer_key
 
     _listening()
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {read_key}")
@@ -181,13 +183,13 @@ def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, 
             measure(f"{kind}: cold (customer changed)", path)
             response = measure(f"{kind}: warm, process memory", path)
             measure(f"{kind}: 304 (If-None-Match)", path, **{"If-None-Match": response["ETag"]})
-            healthy, live.known.healthy = live.known.healthy, lambda: False
+            healthy, known.healthy = known.healthy, lambda: False
             try:  # as while the listener is reconnecting: the round trip of api.authentication
                 measure(f"{kind}: warm, process memory, listener down", path)
                 measure(f"{kind}: 304, listener down", path, **{"If-None-Match": response["ETag"]})
             finally:
-                del live.known.healthy
-            assert live.known.healthy == healthy
+                del known.healthy
+            assert known.healthy == healthy
             snapshots.forget_all()
             measure(f"{kind}: warm, from Redis", path)
             with override_settings(API_SNAPSHOTS_IN_MEMORY=False):
@@ -409,6 +411,52 @@ started = time.time()
 processed = sweep_due_changes(now=now)
 print(json.dumps({"processed": processed, "started": started, "ended": time.time()}), flush=True)
 """
+
+
+def import_entitlements(user) -> dict[str, Any]:
+    """A file of item entitlements, every item × every feature (10,000 rows at the seeded
+    catalog, some new, some changed, some unchanged), previewed and then applied as `user`
+    would from the admin, each timed; inside a transaction rolled back after, so the rest of
+    the benchmark sees the catalog as seeded."""
+    from django.db import transaction
+
+    from audit.imports.files import import_file
+    from catalog.models import Entitlement, Feature, Item
+
+    def value(feature: Feature) -> str:
+        if feature.kind == Feature.Kind.SWITCH:
+            return "true"
+        if feature.kind == Feature.Kind.RANGE:
+            return str(feature.min_value if feature.min_value is not None else 0)
+        return str(feature.levels[0])
+
+    items = list(Item.objects.order_by("key").values_list("key", flat=True))
+    features = list(Feature.objects.order_by("key"))
+    rows = ["item,feature,value"] + [f"{item},{f.key},{value(f)}" for item in items for f in features]
+    data = "\n".join(rows).encode()
+    existing = Entitlement.objects.count()
+    outcome: dict[str, Any] = {"rows": len(rows) - 1, "entitlements before": existing}
+    with transaction.atomic():
+        for apply in (False, True):
+            started = time.perf_counter()
+            result = import_file(
+                "entitlements",
+                data,
+                file_name="bench.csv",
+                actor=user,
+                reason="Benchmark: an import",
+                apply=apply,
+            )
+            outcome["apply" if apply else "preview"] = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "counts": result.counts,
+                "applied": result.applied,
+            }
+        outcome["history rows"] = Entitlement.history.filter(
+            history_change_reason="Benchmark: an import"
+        ).count()
+        transaction.set_rollback(True)
+    return outcome
 
 
 def sweep(*, workers: int, now: datetime, env: dict[str, str]) -> dict[str, Any]:

@@ -58,6 +58,8 @@ def markdown(results: dict[str, Any]) -> str:
     if "admin" in last:
         out += [f"### Admin at N = {_n(last['customers'])} (median of 5 loads after a first)", ""]
         out += [_admin(last["admin"]), "", _dropdowns(last.get("dropdowns")), ""]
+    if "import" in last:
+        out += ["### An import", "", _import(last["import"]), ""]
     if "sweep" in last:
         out += ["### Scheduled changes", "", _sweep(last["sweep"], last.get("sweep_profile", {})), ""]
     out += ["### Targets", "", _table(["target", "measured", "met"], targets(phases)), ""]
@@ -165,6 +167,16 @@ def _dropdowns(d: dict[str, Any] | None) -> str:
         failed = ", ".join(f"{p['model']} {p['view']} ({p['status']})" for p in d["failed"])
         text += f" Pages that did not answer 200: {failed}."
     return text
+
+
+def _import(im: dict[str, Any]) -> str:
+    preview, apply = im["preview"], im["apply"]
+    return (
+        f"A CSV of {im['rows']} item entitlements (every item × every feature; {im['entitlements before']} "
+        f"existed), as the catalog's admin: the preview took {preview['seconds']} s "
+        f"({preview['counts']}), applying it {apply['seconds']} s (applied: {apply['applied']}, "
+        f"{im['history rows']} history rows), then rolled back."
+    )
 
 
 def _sweep(sw: dict[str, Any], pr: dict[str, Any]) -> str:
@@ -283,6 +295,16 @@ def _extra_targets(last: dict) -> list[list[str]]:
         met = sw["seconds"] <= 5 and sw["processed"] >= sw["due"]
         rows.append(
             [f"{sw['due']} due scheduled changes in ≤ 5 s", f"{sw['seconds']} s", "yes" if met else "no"]
+        )
+    if "import" in last:
+        im = last["import"]
+        met = im["apply"]["seconds"] <= 5 and im["apply"]["applied"]
+        rows.append(
+            [
+                f"{im['rows']}-entitlement import applied in ≤ 5 s",
+                f"{im['apply']['seconds']} s (preview {im['preview']['seconds']} s)",
+                "yes" if met else "no",
+            ]
         )
     if "plan_change" in last:
         pc = last["plan_change"]

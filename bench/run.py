@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, report, stack
+from bench.seed import external_id, populate
 
 OUT_DIR = stack.BASE_DIR / "var" / "bench"
 SCENARIOS = [
@@ -136,15 +137,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]:
-    from django.core.management import call_command
-
     from bench import measure
 
     phase: dict[str, Any] = {"customers": n, "load_before": stack.load_average()}
     say(f"N = {n}: seeding")
     out = io.StringIO()
     t0 = time.perf_counter()
-    call_command("seed_bench", customers=n, seed=args.seed, stdout=out)
+    populate(customers=n, seed=args.seed, out=out)
     phase["seed"] = {"seconds": round(time.perf_counter() - t0, 1), "output": out.getvalue().strip()}
     phase["rows"] = row_counts()
     say(f"  {phase['seed']['output'].splitlines()[-1]}")
@@ -199,6 +198,8 @@ def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]
         }
         say("  admin forms: the largest dropdown")
         phase["dropdowns"] = measure.admin_dropdowns(admin)
+        say("  an import of item entitlements: preview, then apply")
+        phase["import"] = measure.import_entitlements(admin)
         say("  scheduled changes: profile, then the sweep")
         phase["sweep_profile"] = measure.sweep_profile()
         phase["sweep"] = measure.sweep(
@@ -287,8 +288,6 @@ def until_steady(measure: Callable[[], dict[str, Any]], again: Callable[[dict[st
 
 def hot_set(n: int, size: int, seed: int) -> list[str]:
     """The working set: customers drawn uniformly from all N (so spread over the whole table)."""
-    from subscriptions.management.commands.seed_bench import external_id
-
     return [external_id(i) for i in random.Random(f"{seed}/hot/{n}").sample(range(n), min(n, size))]
 
 

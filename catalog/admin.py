@@ -23,7 +23,7 @@ from audit.admin_base import (
     reason_field,
 )
 from audit.context import normalize_reason
-from audit.imports import AuditedImportExportMixin
+from audit.imports.admin import AuditedImportExportMixin
 from catalog import permissions, services
 from catalog.forms import FeatureValueFormMixin, LevelsField, MarketsField, ValueField
 from catalog.models import Entitlement, Feature, FeatureGroupPermission, FeatureUserPermission, Item, Tag

@@ -9,19 +9,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from import_export.fields import Field
 
-from audit.imports import (
-    ServiceResource,
-    lookup,
-    parse_bool,
-    parse_int,
-    prefetch_object_permissions,
-    render_bool,
-    split_list,
-)
-from catalog import permissions, services
+from audit.imports.cells import lookup, parse_bool, parse_int, render_bool, split_list
+from audit.imports.resources import ServiceResource
+from catalog import services
 from catalog.forms import parse_levels
 from catalog.models import Entitlement, Feature, Item, Tag
-from catalog.permissions import CHANGE_FEATURE
+from catalog.permissions import CHANGE_FEATURE, prefetch_object_permissions
 from catalog.values import clean_value
 
 
@@ -139,18 +132,6 @@ class FeatureResource(ServiceResource):
             "tags": ", ".join(sorted(tag.key for tag in tags)),
         }
 
-    def check(self, feature: Feature, changed: set[str]) -> None:
-        if "tags" in changed and (feature.pk or feature._import_tags):
-            permissions.require_retag(self.actor)  # the more telling refusal, when it applies
-        if feature.pk is None:
-            permissions.require_add_feature(self.actor)
-        else:
-            # Every column of a feature row is its definition: catalog admins only (Product
-            # edits targeting rules, which this file does not carry).
-            permissions.require_change_feature_definition(self.actor, feature)
-        if "tags" in changed and (feature.pk or feature._import_tags):
-            permissions.require_retag(self.actor)
-
     def save(self, feature: Feature, changed: set[str]) -> None:
         services.feature_save(feature=feature, tags=getattr(feature, "_import_tags", None), **self.who())
 
@@ -207,9 +188,6 @@ class ItemResource(ServiceResource):
             "grace_days": item.grace_days,
             "external_id": item.external_id,
         }
-
-    def check(self, item: Item, changed: set[str]) -> None:
-        permissions.require_catalog_perm(self.actor, "add" if item.pk is None else "change", "item")
 
     def save(self, item: Item, changed: set[str]) -> None:
         services.item_save(item=item, **self.who())
@@ -268,14 +246,6 @@ class EntitlementResource(ServiceResource):
             "feature": entitlement.feature.key,
             "value": value_text(entitlement.value),
         }
-
-    def check(self, entitlement: Entitlement, changed: set[str]) -> None:
-        permissions.require_catalog_perm(
-            self.actor, "add" if entitlement.pk is None else "change", "entitlement"
-        )
-
-    def check_remove(self, entitlement: Entitlement) -> None:
-        permissions.require_catalog_perm(self.actor, "delete", "entitlement")
 
     def save(self, entitlement: Entitlement, changed: set[str]) -> None:
         services.entitlement_save(entitlement=entitlement, **self.who())

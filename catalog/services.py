@@ -1,26 +1,58 @@
 """Writes to the catalog. Each checks the actor's permission, validates, saves inside a
-change context (so history records who and why) and moves the catalog revision."""
+change context (so history records who and why) and moves the catalog revision.
+
+The `*_put` services are the API's create-or-replace writes: they read and lock the row by
+its key (`toolkit.upsert`), and a write that changes nothing records nothing and needs only
+the permission to change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import models
 
 from audit.context import change_context
 from audit.history import has_unsaved_changes
-from audit.writes import delete_audited, save_audited
-from catalog import permissions, revisions
+from audit.writes import atomic, delete_audited, save_audited
+from catalog import permissions
 from catalog.models import Entitlement, Feature, Item, Tag
+from toolkit import revisions
+from toolkit.upsert import assign, find, is_noop, locked
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-@transaction.atomic
+@atomic
+def feature_put(
+    *,
+    key: str,
+    values: dict[str, Any],
+    tags: list[Tag] | None,
+    partial: bool,
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> tuple[Feature, bool]:
+    """Create the feature `key` or set `values` (and, when given, its tags) on it. Returns it
+    and whether it was created."""
+    feature, before = locked(Feature.objects, partial=partial, missing=f"No feature {key}.", key=key)
+    created = feature is None
+    feature = feature or Feature(key=key)
+    if tags is not None and not created and {t.pk for t in tags} == {t.pk for t in feature.tags.all()}:
+        tags = None  # the same tags: setting them again would be a no-op write
+    assign(feature, values)
+    if tags is None and is_noop(feature, before):
+        permissions.require_change_feature_rules(actor, feature)
+    else:
+        feature_save(feature=feature, tags=tags, actor=actor, reason=reason, source=source)
+    return feature, created
+
+
+@atomic
 def feature_save(
     *,
     feature: Feature,
@@ -35,13 +67,14 @@ def feature_save(
     retag = tags is not None and (feature.pk is None or set(tags) != set(feature.tags.all()))
     if feature.pk is None:
         permissions.require_add_feature(actor)
-    elif retag or has_unsaved_changes(feature):
+    elif has_unsaved_changes(feature):
         permissions.require_change_feature_definition(actor, feature)
-    else:
+    elif not retag:
         permissions.require_change_feature_rules(actor, feature)
+    if retag and (feature.pk is not None or tags):
+        permissions.require_retag(actor)
     save_audited(feature, actor=actor, reason=reason, source=source)
     if retag and set(tags) != set(feature.tags.all()):
-        permissions.require_retag(actor)
         with change_context(actor=actor, reason=reason, source=source):
             feature.tags.set(tags)
         permissions.sync_feature_permissions(feature, actor=actor, reason=reason, source=source)
@@ -49,7 +82,7 @@ def feature_save(
     return feature
 
 
-@transaction.atomic
+@atomic
 def item_save(*, item: Item, actor: User | None, reason: str, source: str) -> Item:
     """Create or change a plan, add-on or charge."""
     permissions.require_catalog_perm(actor, "add" if item.pk is None else "change", "item")
@@ -58,7 +91,24 @@ def item_save(*, item: Item, actor: User | None, reason: str, source: str) -> It
     return item
 
 
-@transaction.atomic
+@atomic
+def item_put(
+    *, key: str, values: dict[str, Any], partial: bool, actor: User | None, reason: str, source: str
+) -> tuple[Item, bool]:
+    """Create the plan, add-on or charge `key` or set `values` on it. Returns it and whether
+    it was created."""
+    item, before = locked(Item.objects, partial=partial, missing=f"No item {key}.", key=key)
+    created = item is None
+    item = item or Item(key=key)
+    assign(item, values)
+    if is_noop(item, before):
+        permissions.require_catalog_perm(actor, "change", "item")
+    else:
+        item_save(item=item, actor=actor, reason=reason, source=source)
+    return item, created
+
+
+@atomic
 def item_supersede(
     *, item: Item, new_key: str, new_name: str = "", actor: User | None, reason: str, source: str
 ) -> Item:
@@ -94,23 +144,29 @@ def item_supersede(
     return successor
 
 
-@transaction.atomic
-def entitlement_set(
-    *, item: Item, feature: Feature, value: object, actor: User | None, reason: str, source: str
-) -> Entitlement:
-    """Give `item` this level of `feature` (replacing any level it had); applies at once to
-    every subscription on the item."""
-    entitlement = Entitlement.objects.filter(item=item, feature=feature).first()
-    permissions.require_catalog_perm(actor, "change" if entitlement else "add", "entitlement")
-    if entitlement is None:
-        entitlement = Entitlement(item=item, feature=feature)
+@atomic
+def entitlement_put(
+    *, item_key: str, feature_key: str, value: object, actor: User | None, reason: str, source: str
+) -> tuple[Entitlement, bool]:
+    """Give the item `item_key` this level of the feature `feature_key`, replacing any level
+    it had. Returns the entitlement and whether it was created."""
+    item = find(Item.objects, key=item_key, missing=f"No item {item_key}.")
+    feature = find(Feature.objects, key=feature_key, missing=f"No feature {feature_key}.")
+    entitlement, before = locked(
+        Entitlement.objects, partial=False, missing="", item_id=item.pk, feature_id=feature.pk
+    )
+    created = entitlement is None
+    entitlement = entitlement or Entitlement()
+    entitlement.item, entitlement.feature = item, feature  # the rows just read: no query to name them
     entitlement.value = value
-    save_audited(entitlement, actor=actor, reason=reason, source=source)
-    revisions.catalog_changed()
-    return entitlement
+    if is_noop(entitlement, before):
+        permissions.require_catalog_perm(actor, "change", "entitlement")
+    else:
+        entitlement_save(entitlement=entitlement, actor=actor, reason=reason, source=source)
+    return entitlement, created
 
 
-@transaction.atomic
+@atomic
 def entitlement_save(
     *, entitlement: Entitlement, actor: User | None, reason: str, source: str
 ) -> Entitlement:
@@ -121,7 +177,7 @@ def entitlement_save(
     return entitlement
 
 
-@transaction.atomic
+@atomic
 def entitlement_remove(*, entitlement: Entitlement, actor: User | None, reason: str, source: str) -> None:
     """Take a feature out of an item."""
     permissions.require_catalog_perm(actor, "delete", "entitlement")
@@ -129,7 +185,7 @@ def entitlement_remove(*, entitlement: Entitlement, actor: User | None, reason: 
     revisions.catalog_changed()
 
 
-@transaction.atomic
+@atomic
 def tag_save(
     *, tag: Tag, groups: Iterable[Group] | None = None, actor: User | None, reason: str, source: str
 ) -> Tag:
@@ -148,7 +204,7 @@ def tag_save(
     return tag
 
 
-@transaction.atomic
+@atomic
 def object_permission_save(
     *, row: models.Model, actor: User | None, reason: str, source: str
 ) -> models.Model:
@@ -158,7 +214,7 @@ def object_permission_save(
     return row
 
 
-@transaction.atomic
+@atomic
 def object_permission_delete(*, row: models.Model, actor: User | None, reason: str, source: str) -> None:
     """Withdraw a one-off grant (or a tag-derived one, until the tags are saved again)."""
     _require_permission_admin(actor, "delete", row)

@@ -4,17 +4,37 @@ to fit the feature's kind (`clean_grant_value`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
-
-if TYPE_CHECKING:
-    from catalog.models import Feature
 
 UNLIMITED = "unlimited"
 # The largest whole number a grant may carry: what a 32-bit signed integer holds, as the API's
 # integer fields and every consumer of the check answers can.
 LARGEST_WHOLE_NUMBER = 2**31 - 1
+
+
+class FeatureShape(Protocol):
+    """What these rules read of the feature they are given: a catalog `Feature`, or anything
+    with its value fields."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def levels(self) -> Any: ...
+
+    @property
+    def min_value(self) -> int | None: ...
+
+    @property
+    def max_value(self) -> int | None: ...
+
+    @property
+    def allow_unlimited(self) -> bool: ...
 
 
 def _whole_number(value: object) -> int | None:
@@ -29,7 +49,7 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
-def value_hint(feature: Feature) -> str:
+def value_hint(feature: FeatureShape) -> str:
     """What value of `feature` a plan, add-on or targeting rule may give, as a sentence."""
     if feature.kind == "switch":
         return f"{feature.key} is a switch: type on."
@@ -40,7 +60,7 @@ def value_hint(feature: Feature) -> str:
     return f"Choose a level of {feature.key}: {levels}{extra}."
 
 
-def clean_value(feature: Feature, value: object) -> object:
+def clean_value(feature: FeatureShape, value: object) -> object:
     """Return `value` in its canonical form for `feature`, or raise ValidationError saying
     what would fit: `true` for a switch, one of the levels (or "unlimited" where allowed) for
     a quantity, a whole number within bounds for a range, one of the levels for a custom."""
@@ -83,7 +103,7 @@ def clean_value(feature: Feature, value: object) -> object:
     raise ValidationError(f"Unknown feature kind {kind!r}.")
 
 
-def clean_grant_value(feature: Feature, value: object) -> object:
+def clean_grant_value(feature: FeatureShape, value: object) -> object:
     """Return an override grant's value in canonical form, or raise ValidationError. A grant
     fits the feature's kind but not necessarily its levels: a quantity takes any whole number
     from 0 up (or "unlimited" where allowed), a range stays within its bounds, a custom takes
@@ -124,7 +144,7 @@ def clean_grant_value(feature: Feature, value: object) -> object:
     raise ValidationError(f"Unknown feature kind {kind!r}.")
 
 
-def _grant_hint(feature: Feature) -> str:
+def _grant_hint(feature: FeatureShape) -> str:
     """What a grant of `feature` may be, in words."""
     if feature.kind == "switch":
         return "type on."

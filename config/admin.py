@@ -96,7 +96,7 @@ def build_changelist_headers_once() -> None:
     layout labels each cell with its header), rendering the select-all checkbox 50 times a
     page: a fifth of a changelist's time. One changelist's headers are the same for all its
     rows: build them once per changelist. If unfold renames the function this fails loudly at
-    start-up (tests/test_admin_site.py checks the headers are built once per page)."""
+    start-up (tests/config/test_admin_site.py checks the headers are built once per page)."""
     from unfold.templatetags import unfold_list
 
     build = unfold_list.result_headers

@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from audit.admin_base import AuditedModelAdmin
-from audit.imports import AuditedImportExportMixin
+from audit.imports.admin import AuditedImportExportMixin
 from catalog import permissions as catalog_permissions
 from catalog.admin import CatalogInline, ObjectPermissionAdmin, inlines_for_page
 from segments import permissions, services

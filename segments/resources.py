@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from import_export.fields import Field
 
-from audit.imports import ServiceResource, lookup, prefetch_object_permissions
-from segments import permissions, services
+from audit.imports.cells import lookup
+from audit.imports.resources import ServiceResource
+from catalog.permissions import prefetch_object_permissions
+from segments import services
 from segments.models import Segment, SegmentMember
 from segments.permissions import CHANGE_SEGMENT
 from subscriptions.models import Customer
@@ -64,12 +66,6 @@ class SegmentListResource(ServiceResource):
 
     def render(self, member: SegmentMember) -> dict[str, object]:
         return {"segment": member.segment.key, "customer": member.customer.external_id, "list": member.kind}
-
-    def check(self, member: SegmentMember, changed: set[str]) -> None:
-        permissions.require_change_segment(self.actor, member.segment)
-
-    def check_remove(self, member: SegmentMember) -> None:
-        permissions.require_change_segment(self.actor, member.segment)
 
     def save(self, member: SegmentMember, changed: set[str]) -> None:
         services.segment_part_save(part=member, **self.who())

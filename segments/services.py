@@ -3,19 +3,22 @@ change the answer of any customer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from audit.context import change_context
-from audit.writes import delete_audited, save_audited
+from audit.writes import atomic, delete_audited, save_audited
 from catalog import permissions as catalog_permissions
-from catalog import revisions
 from catalog.models import Feature, Tag
+from catalog.values import clean_value
 from segments import permissions
 from segments.models import Condition, Segment, SegmentMember, TargetingRule
+from toolkit import revisions
+from toolkit.upsert import assign, is_noop, locked
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -23,7 +26,60 @@ if TYPE_CHECKING:
     from subscriptions.models import Customer
 
 
-@transaction.atomic
+@atomic
+def segment_put(
+    *,
+    key: str,
+    values: dict[str, Any],
+    tags: list[Tag] | None,
+    included: list[Customer] | None,
+    excluded: list[Customer] | None,
+    rules: list[list[dict]] | None,
+    partial: bool,
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> tuple[Segment, bool]:
+    """Create the segment `key` or set what is given: its own fields and tags, its lists of
+    included and excluded customers, its rules (each a list of conditions). Only what differs
+    is written; a put that changes nothing needs only the permission to change the segment.
+    Returns the segment and whether it was created."""
+    who = {"actor": actor, "reason": reason, "source": source}
+    segment, before = locked(Segment.objects, partial=partial, missing=f"No segment {key}.", key=key)
+    created = segment is None
+    segment = segment or Segment(key=key)
+    if tags is not None and not created and {t.pk for t in tags} == {t.pk for t in segment.tags.all()}:
+        tags = None
+    assign(segment, values)
+    wrote = False
+    if created or tags is not None or not is_noop(segment, before):
+        segment_save(segment=segment, tags=tags, **who)
+        wrote = True
+    if included is not None or excluded is not None:
+        members = [] if created else list(segment.members.all())
+        now_in = {m.customer_id for m in members if m.kind == "included"}
+        now_out = {m.customer_id for m in members if m.kind == "excluded"}
+        new_in = now_in if included is None else {c.pk for c in included}
+        new_out = now_out if excluded is None else {c.pk for c in excluded}
+        if (new_in, new_out) != (now_in, now_out):
+            by_pk = {m.customer_id: m.customer for m in segment.members.select_related("customer")}
+            by_pk.update({c.pk: c for c in (included or []) + (excluded or [])})
+            segment_set_lists(
+                segment=segment,
+                included=[by_pk[pk] for pk in new_in],
+                excluded=[by_pk[pk] for pk in new_out],
+                **who,
+            )
+            wrote = True
+    if rules is not None and _signature(rules) != _signature([] if created else _current_rules(segment)):
+        segment_set_rules(segment=segment, rules=rules, **who)
+        wrote = True
+    if not wrote:
+        permissions.require_change_segment(actor, segment)
+    return segment, created
+
+
+@atomic
 def segment_save(
     *,
     segment: Segment,
@@ -47,7 +103,7 @@ def segment_save(
     return segment
 
 
-@transaction.atomic
+@atomic
 def segment_part_save(
     *, part: Condition | SegmentMember, actor: User | None, reason: str, source: str
 ) -> Condition | SegmentMember:
@@ -58,7 +114,7 @@ def segment_part_save(
     return part
 
 
-@transaction.atomic
+@atomic
 def segment_part_delete(
     *, part: Condition | SegmentMember, actor: User | None, reason: str, source: str
 ) -> None:
@@ -68,7 +124,7 @@ def segment_part_delete(
     revisions.catalog_changed()
 
 
-@transaction.atomic
+@atomic
 def segment_set_lists(
     *,
     segment: Segment,
@@ -101,7 +157,7 @@ def segment_set_lists(
     return segment
 
 
-@transaction.atomic
+@atomic
 def segment_set_rules(
     *,
     segment: Segment,
@@ -134,7 +190,7 @@ def segment_set_rules(
     return segment
 
 
-@transaction.atomic
+@atomic
 def targeting_rule_save(
     *, rule: TargetingRule, actor: User | None, reason: str, source: str
 ) -> TargetingRule:
@@ -145,14 +201,14 @@ def targeting_rule_save(
     return rule
 
 
-@transaction.atomic
+@atomic
 def targeting_rule_delete(*, rule: TargetingRule, actor: User | None, reason: str, source: str) -> None:
     catalog_permissions.require_change_feature_rules(actor, rule.feature)
     delete_audited(rule, actor=actor, reason=reason, source=source)
     revisions.catalog_changed()
 
 
-@transaction.atomic
+@atomic
 def feature_set_rules(
     *,
     feature: Feature,
@@ -162,12 +218,15 @@ def feature_set_rules(
     source: str,
 ) -> list[TargetingRule]:
     """Replace a feature's ordered targeting rules with (segment, value) pairs; rules whose
-    position, segment and value stay the same record nothing."""
+    position, segment and value stay the same record nothing, and the same list again writes
+    nothing at all."""
     catalog_permissions.require_change_feature_rules(actor, feature)
     segments = [segment.pk for segment, _ in rules]
     if len(set(segments)) != len(segments):
         raise ValidationError("A segment may appear only once in a feature's rules.")
     existing = {rule.segment_id: rule for rule in feature.rules.all()}
+    if _same_rules(feature, existing.values(), rules):
+        return sorted(existing.values(), key=lambda rule: rule.position)
     result = []
     for segment_id, rule in existing.items():
         if segment_id not in segments:
@@ -179,3 +238,43 @@ def feature_set_rules(
         result.append(save_audited(rule, actor=actor, reason=reason, source=source))
     revisions.catalog_changed()
     return result
+
+
+def _same_rules(
+    feature: Feature, existing: Iterable[TargetingRule], rules: Sequence[tuple[Segment, object]]
+) -> bool:
+    current = sorted((rule.position, rule.segment_id, rule.value) for rule in existing)
+    try:
+        wanted = [
+            (position, segment.pk, clean_value(feature, value))
+            for position, (segment, value) in enumerate(rules, start=1)
+        ]
+    except (ValidationError, TypeError):  # a value that does not fit: saving it says why
+        return False
+    return current == wanted
+
+
+def _canonical(value: Any) -> bytes:
+    """A condition's value as canonical JSON; the standard library writes what orjson cannot
+    (an integer beyond 64 bits stored before the API refused them), so such a rule can be
+    replaced."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _signature(rules: list[list[dict]]) -> list[tuple]:
+    """Rules as comparable data: (rule number, attribute, op, value as canonical JSON)."""
+    return sorted(
+        (number, c["attribute"], c["op"], _canonical(c["value"]))
+        for number, conditions in enumerate(rules, start=1)
+        for c in conditions
+    )
+
+
+def _current_rules(segment: Segment) -> list[list[dict]]:
+    grouped: dict[int, list[dict]] = {}
+    for c in segment.conditions.order_by("rule", "id"):
+        grouped.setdefault(c.rule, []).append({"attribute": c.attribute, "op": c.op, "value": c.value})
+    return [conditions for _, conditions in sorted(grouped.items())]

@@ -17,7 +17,7 @@ from unfold.decorators import action
 from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSplitDateTimeVerticalWidget
 
 from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
-from audit.imports import AuditedImportExportMixin
+from audit.imports.admin import AuditedImportExportMixin
 from audit.models import AuditEntry
 from catalog.forms import ValueField
 from catalog.models import Item

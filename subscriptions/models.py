@@ -13,6 +13,7 @@ from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Item
 from catalog.values import clean_grant_value, display_value
 from toolkit.bounds import refuse_far_date, refuse_huge_numbers
+from toolkit.upsert import NotHeld, rows_of
 
 
 class Customer(TrackedModel):
@@ -208,7 +209,11 @@ class Override(TrackedModel):
                 except ValidationError as error:
                     errors["value"] = error.messages
         if not errors and self.subscription_id and self.feature_id:
-            overlapping = self.overlapping().first()
+            overlapping = self.overlapping()
+            if overlapping is not None and overlapping.pk is None:
+                # One made in the same bulk run, not written yet: made on its own, this one
+                # names it by its id.
+                raise NotHeld("An override overlapping one not written yet")
             if overlapping is not None:
                 errors["valid_from"] = (
                     f"This window overlaps override #{overlapping.pk} of {self.feature.key} on "
@@ -217,19 +222,28 @@ class Override(TrackedModel):
         if errors:
             raise ValidationError(errors)
 
-    def overlapping(self) -> models.QuerySet[Override]:
-        """Other overrides of the same feature on the same subscription whose window meets
-        this one's (open ends reach forever)."""
-        others = Override.objects.filter(subscription_id=self.subscription_id, feature_id=self.feature_id)
-        if self.pk:
-            others = others.exclude(pk=self.pk)
-        if self.valid_until is not None:
-            others = others.filter(Q(valid_from__isnull=True) | Q(valid_from__lt=self.valid_until))
-        if self.valid_from is not None:
-            others = others.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=self.valid_from))
-        return others
+    def overlapping(self) -> Override | None:
+        """The first other override of the same feature on the same subscription whose window
+        meets this one's (open ends reach forever), if any."""
+        others = rows_of(Override.objects, subscription_id=self.subscription_id, feature_id=self.feature_id)
+        for other in sorted(others, key=_newest_first):
+            if other is self or (self.pk is not None and other.pk == self.pk):
+                continue
+            starts_before_my_end = (
+                self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
+            )
+            ends_after_my_start = (
+                self.valid_from is None or other.valid_until is None or other.valid_until > self.valid_from
+            )
+            if starts_before_my_end and ends_after_my_start:
+                return other
+        return None
 
     def is_live(self, at) -> bool:
         return (self.valid_from is None or self.valid_from <= at) and (
             self.valid_until is None or at < self.valid_until
         )
+
+
+def _newest_first(override: Override) -> tuple:
+    return (-(override.created_at.timestamp() if override.created_at else 0), -(override.pk or 0))

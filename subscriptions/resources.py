@@ -10,21 +10,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from import_export.fields import Field
 
-from audit.imports import (
-    ServiceResource,
-    lookup,
-    parse_datetime,
-    parse_json,
-    prefetch_object_permissions,
-    render_datetime,
-    split_list,
-)
+from audit.imports.cells import lookup, parse_datetime, parse_json, render_datetime, split_list
+from audit.imports.resources import ServiceResource
 from catalog.models import Feature, Item
-from catalog.permissions import GRANT_FEATURE
+from catalog.permissions import GRANT_FEATURE, prefetch_object_permissions
 from catalog.resources import value_text
 from catalog.values import clean_grant_value
-from subscriptions import permissions, services
-from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions import services
+from subscriptions.models import Customer, Override, Subscription
 
 
 class CustomerResource(ServiceResource):
@@ -70,9 +63,6 @@ class CustomerResource(ServiceResource):
             "country": customer.country.code or "",
             "traits": json.dumps(customer.traits, sort_keys=True) if customer.traits else "",
         }
-
-    def check(self, customer: Customer, changed: set[str]) -> None:
-        permissions.require(self.actor, "add" if customer.pk is None else "change", "customer")
 
     def save(self, customer: Customer, changed: set[str]) -> None:
         services.customer_save(customer=customer, **self.who())
@@ -180,17 +170,6 @@ class SubscriptionResource(ServiceResource):
             "addons": ", ".join(f"{item.key}:{quantity}" for item, quantity in sorted(addons, key=_by_key)),
         }
 
-    def check(self, subscription: Subscription, changed: set[str]) -> None:
-        if subscription.pk is None or changed - {"addons"}:
-            permissions.require(self.actor, "add" if subscription.pk is None else "change", "subscription")
-        if "addons" in changed:
-            permissions.require(self.actor, "change", "subscription")
-            current = {a.addon_id: a for a in subscription.addons.all()} if subscription.pk else {}
-            for item, quantity in subscription._import_addons:
-                addon = current.get(item.pk) or SubscriptionAddon(subscription=subscription, addon=item)
-                addon.quantity = quantity
-                addon.full_clean(exclude=["subscription", "addon"])
-
     def save(self, subscription: Subscription, changed: set[str]) -> None:
         if subscription.pk is None or changed - {"addons"}:
             services.subscription_save(subscription=subscription, **self.who())
@@ -297,12 +276,6 @@ class OverrideResource(ServiceResource):
             "value": value_text(override.value),
             "valid_until": render_datetime(override.valid_until),
         }
-
-    def check(self, override: Override, changed: set[str]) -> None:
-        permissions.require_override(self.actor, "add" if override.pk is None else "change", override.feature)
-
-    def check_remove(self, override: Override) -> None:
-        permissions.require_override(self.actor, "delete", override.feature)
 
     def save(self, override: Override, changed: set[str]) -> None:
         services.override_save(override=override, **self.who())

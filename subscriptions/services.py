@@ -1,36 +1,112 @@
 """Writes to customers, subscriptions, add-ons and overrides. Each checks permission,
-validates, saves in a change context and moves the customer's revision after commit."""
+validates, saves in a change context and moves the customer's revision after commit.
+
+The `*_put` services are the API's create-or-replace writes: they read and lock the row by
+its external id (`toolkit.upsert`), and a write that changes nothing records nothing and
+needs only the permission to change."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.writes import delete_audited, save_audited
-from catalog import revisions
+from audit.writes import atomic, delete_audited, save_audited
 from catalog.models import Feature, Item
 from subscriptions import permissions
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from toolkit import revisions
+from toolkit.upsert import assign, find, is_noop, locked
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-@transaction.atomic
+@atomic
 def customer_save(*, customer: Customer, actor: User | None, reason: str, source: str) -> Customer:
     """Create or change a customer (name, country, traits)."""
     permissions.require(actor, "add" if customer.pk is None else "change", "customer")
     save_audited(customer, actor=actor, reason=reason, source=source)
-    revisions.customers_changed([customer.pk])
+    revisions.customers_changed([customer.external_id])
     return customer
 
 
-@transaction.atomic
+@atomic
+def customer_put(
+    *, external_id: str, values: dict[str, Any], partial: bool, actor: User | None, reason: str, source: str
+) -> tuple[Customer, bool]:
+    """Create the customer `external_id` or set `values` on it (PATCH: `partial`, and it must
+    exist). Returns the customer and whether it was created."""
+    customer, before = locked(
+        Customer.objects, partial=partial, missing=f"No customer {external_id}.", external_id=external_id
+    )
+    created = customer is None
+    customer = customer or Customer(external_id=external_id)
+    assign(customer, values)
+    if is_noop(customer, before):
+        permissions.require(actor, "change", "customer")
+    else:
+        customer_save(customer=customer, actor=actor, reason=reason, source=source)
+    return customer, created
+
+
+@atomic
+def subscription_put(
+    *,
+    external_id: str,
+    values: dict[str, Any],
+    addons: Sequence[tuple[Item, int]] | None,
+    partial: bool,
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> tuple[Subscription, bool]:
+    """Create the subscription `external_id` or set `values` on it (`customer` by external
+    id, `plan` by key, status and dates) and, when given, its add-ons. A subscription stays
+    with its customer. Returns it and whether it was created."""
+    subscription, before = locked(
+        Subscription.objects.select_related("customer", "plan"),
+        partial=partial,
+        missing=f"No subscription {external_id}.",
+        external_id=external_id,
+    )
+    created = subscription is None
+    values = dict(values)
+    if "customer" in values:
+        customer = find(Customer.objects, external_id=values["customer"])
+        if customer is None:
+            raise ValidationError({"customer": f"Unknown customer {values['customer']}."})
+        if not created and customer.pk != subscription.customer_id:
+            raise ValidationError({"customer": "A subscription stays with its customer."})
+        values["customer"] = customer
+    if "plan" in values:
+        plan = find(Item.objects, key=values["plan"])
+        if plan is None:
+            raise ValidationError({"plan": f"Unknown plan {values['plan']}."})
+        values["plan"] = plan
+    subscription = subscription or Subscription(external_id=external_id)
+    assign(subscription, values)
+    wrote = False
+    if not is_noop(subscription, before):
+        subscription_save(subscription=subscription, actor=actor, reason=reason, source=source)
+        wrote = True
+    if addons is not None:
+        current = {} if created else {a.addon_id: a.quantity for a in subscription.addons.all()}
+        if current != {item.pk: quantity for item, quantity in addons}:
+            subscription_set_addons(
+                subscription=subscription, addons=addons, actor=actor, reason=reason, source=source
+            )
+            wrote = True
+    if not wrote:
+        permissions.require(actor, "change", "subscription")
+    return subscription, created
+
+
+@atomic
 def subscription_save(
     *, subscription: Subscription, actor: User | None, reason: str, source: str
 ) -> Subscription:
@@ -38,31 +114,31 @@ def subscription_save(
     is refused for a new subscription or a plan change (the model's clean says so)."""
     permissions.require(actor, "add" if subscription.pk is None else "change", "subscription")
     save_audited(subscription, actor=actor, reason=reason, source=source)
-    revisions.customers_changed([subscription.customer_id])
+    revisions.customers_changed([subscription.customer.external_id])
     return subscription
 
 
-@transaction.atomic
+@atomic
 def subscription_addon_save(
     *, addon: SubscriptionAddon, actor: User | None, reason: str, source: str
 ) -> SubscriptionAddon:
     """Add an add-on to a subscription or change its quantity."""
     permissions.require(actor, "change", "subscription")
     save_audited(addon, actor=actor, reason=reason, source=source)
-    revisions.customers_changed([addon.subscription.customer_id])
+    revisions.customers_changed([addon.subscription.customer.external_id])
     return addon
 
 
-@transaction.atomic
+@atomic
 def subscription_addon_delete(
     *, addon: SubscriptionAddon, actor: User | None, reason: str, source: str
 ) -> None:
     permissions.require(actor, "change", "subscription")
     delete_audited(addon, actor=actor, reason=reason, source=source)
-    revisions.customers_changed([addon.subscription.customer_id])
+    revisions.customers_changed([addon.subscription.customer.external_id])
 
 
-@transaction.atomic
+@atomic
 def subscription_set_addons(
     *,
     subscription: Subscription,
@@ -76,7 +152,11 @@ def subscription_set_addons(
     keys = [item.pk for item, _ in addons]
     if len(set(keys)) != len(keys):
         raise ValidationError({"addons": "Each add-on may appear only once."})
-    existing = {a.addon_id: a for a in subscription.addons.select_related("addon")}
+    existing = (
+        {}
+        if subscription.pk is None
+        else {a.addon_id: a for a in subscription.addons.select_related("addon")}
+    )
     for addon_id, addon in existing.items():
         if addon_id not in keys:
             subscription_addon_delete(addon=addon, actor=actor, reason=reason, source=source)
@@ -88,7 +168,7 @@ def subscription_set_addons(
     return subscription
 
 
-@transaction.atomic
+@atomic
 def override_save(*, override: Override, actor: User | None, reason: str, source: str) -> Override:
     """Create or change an override; the actor must be allowed to grant its feature (before
     and, if the feature changed, after)."""
@@ -97,8 +177,7 @@ def override_save(*, override: Override, actor: User | None, reason: str, source
         permissions.require_override(actor, "change", original.feature)
     permissions.require_override(actor, "add" if override.pk is None else "change", override.feature)
     try:
-        with transaction.atomic():
-            save_audited(override, actor=actor, reason=reason, source=source)
+        atomic(save_audited)(override, actor=actor, reason=reason, source=source)
     except IntegrityError as error:
         # Another write of an overlapping window committed between clean() and this insert:
         # the database's exclusion constraint refused it (migration 0004).
@@ -107,7 +186,7 @@ def override_save(*, override: Override, actor: User | None, reason: str, source
         raise ValidationError(
             {"valid_from": "This window overlaps another override of this feature on this subscription."}
         ) from error
-    revisions.customers_changed([override.subscription.customer_id])
+    revisions.customers_changed([override.subscription.customer.external_id])
     return override
 
 
@@ -155,7 +234,36 @@ def override_revoke(
     return override_save(override=override, actor=actor, reason=reason, source=source)
 
 
-@transaction.atomic
+def override_create(
+    *,
+    subscription_id: str,
+    feature_key: str,
+    effect: str,
+    value: object = None,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    actor: User | None,
+    reason: str,
+    source: str,
+) -> Override:
+    """Grant (with `value`) or revoke the feature `feature_key` on the subscription with
+    external id `subscription_id`, for a while or for good."""
+    subscription = find(
+        Subscription.objects.select_related("customer"),
+        missing=f"No subscription {subscription_id}.",
+        external_id=subscription_id,
+    )
+    feature = find(Feature.objects, key=feature_key)
+    if feature is None:
+        raise ValidationError({"feature": f"Unknown feature {feature_key}."})
+    who = {"actor": actor, "reason": reason, "source": source}
+    window = {"valid_from": valid_from, "valid_until": valid_until}
+    if effect == Override.Effect.REVOKE:
+        return override_revoke(subscription=subscription, feature=feature, **window, **who)
+    return override_grant(subscription=subscription, feature=feature, value=value, **window, **who)
+
+
+@atomic
 def override_end(
     *, override: Override, actor: User | None, reason: str, source: str, at: datetime | None = None
 ) -> Override | None:
@@ -170,12 +278,12 @@ def override_end(
     return override_save(override=override, actor=actor, reason=reason, source=source)
 
 
-@transaction.atomic
+@atomic
 def override_delete(*, override: Override, actor: User | None, reason: str, source: str) -> None:
     permissions.require_override(actor, "delete", override.feature)
-    customer_id = override.subscription.customer_id
+    external_id = override.subscription.customer.external_id
     delete_audited(override, actor=actor, reason=reason, source=source)
-    revisions.customers_changed([customer_id])
+    revisions.customers_changed([external_id])
 
 
 def expire_ended_trials(*, now: datetime | None = None, batch: int = 500) -> int:
@@ -187,7 +295,8 @@ def expire_ended_trials(*, now: datetime | None = None, batch: int = 500) -> int
     while True:
         with transaction.atomic():
             due = list(
-                Subscription.objects.select_for_update(skip_locked=True)
+                Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("customer")
                 .filter(status=Subscription.Status.TRIALING, trial_ends_at__lte=now)
                 .order_by("trial_ends_at")[:batch]
             )

@@ -1,18 +1,68 @@
-"""Helpers for create-or-replace writes: a PUT that changes nothing writes nothing.
+"""Reading the rows a write changes, and knowing when a write changes nothing.
 
-Services record no history for an unchanged save, but they do move cache revisions, and
-some field types (a country list) compare unequal to their own stored form. So a view
-compares the object before and after applying the body, in the database's terms, and when
-nothing differs it only checks the permission the service would have checked.
+Services read the row a PUT or PATCH writes with `locked()` and the rows it refers to with
+`find()`, then compare before and after with `is_noop()`: a write that changes nothing
+records nothing, and only needs the permission to change.
+
+A bulk run (`audit.bulk.BulkRun`, used by the scheduled-change sweep) loads the rows of many
+writes at once and stands in front of the database while the same services run, one write
+after the other: `locked()` and `find()` answer from the rows it holds (`current_rows()`).
+What it does not hold raises `NotHeld`, and that write runs on its own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connections, models
-from rest_framework.exceptions import NotFound
+
+
+class NotHeld(Exception):
+    """A bulk run was asked for a row it did not load: the write must run on its own."""
+
+
+class HeldRows(Protocol):
+    """Rows loaded ahead for a bulk run. `load` reads the rows of a queryset whose `fields`
+    (a name, or a tuple of names in sorted order) hold one of `values` (values or tuples of
+    values), locked if the queryset locks; with `many`, several rows may share a value.
+    `get` answers a lookup (field name → value) with its one row, or None for a row known not
+    to exist; `group` with every row loaded `many` for it. Both raise NotHeld for what was not
+    loaded."""
+
+    def load(
+        self,
+        queryset: models.QuerySet,
+        fields: str | tuple[str, ...],
+        values: Iterable[Any],
+        *,
+        many: bool = False,
+    ) -> None: ...
+
+    def get(self, model: type[models.Model], lookup: dict[str, Any]) -> models.Model | None: ...
+
+    def group(self, model: type[models.Model], lookup: dict[str, Any]) -> list[models.Model]: ...
+
+
+_local = threading.local()
+
+
+def current_rows() -> HeldRows | None:
+    return getattr(_local, "rows", None)
+
+
+@contextmanager
+def answering_from(rows: HeldRows) -> Iterator[None]:
+    """Within: `locked()` and `find()` answer from `rows` instead of the database."""
+    outer = current_rows()
+    _local.rows = rows
+    try:
+        yield
+    finally:
+        _local.rows = outer
 
 
 def stored_values(instance: models.Model) -> dict[str, Any]:
@@ -37,25 +87,55 @@ def is_noop(instance: models.Model, before: dict[str, Any] | None) -> bool:
     return stored_values(instance) == before
 
 
+def find(queryset: models.QuerySet, *, missing: str | None = None, **lookup: Any) -> Any:
+    """The one row of `queryset` matching `lookup` (a single field), or None; with `missing`,
+    no row raises the model's DoesNotExist saying it (the API answers 404)."""
+    row = _lookup(queryset, lookup, lock=False)
+    if row is None and missing is not None:
+        raise queryset.model.DoesNotExist(missing)
+    return row
+
+
+def rows_of(queryset: models.QuerySet, **lookup: Any) -> list[Any]:
+    """Every row of `queryset` matching `lookup` (read for a check across rows, such as
+    overlapping windows)."""
+    held = current_rows()
+    if held is not None:
+        return held.group(queryset.model, lookup)
+    return list(queryset.filter(**lookup))
+
+
 def locked(
     queryset: models.QuerySet, *, partial: bool, missing: str, **lookup: Any
 ) -> tuple[Any, dict[str, Any] | None]:
     """The row a PUT or PATCH writes to, locked until the transaction ends, with its stored
     values (for `is_noop`). (None, None) when a PUT will create it; a PATCH of a row that does
-    not exist is a 404 saying `missing`.
+    not exist raises the model's DoesNotExist saying `missing`.
 
     Writes of one row may race (a billing sync retrying, several workers): with no row to
     lock yet, the lookup takes a transaction-long advisory lock on it first (PostgreSQL), so
     of two PUTs creating the same object one creates it and the other then finds and
     replaces it, instead of both creating and one failing on the unique key."""
+    row = _lookup(queryset, lookup, lock=True)
+    if row is None:
+        if partial:
+            raise queryset.model.DoesNotExist(missing)
+        return None, None
+    return row, stored_values(row)
+
+
+def _lookup(queryset: models.QuerySet, lookup: dict[str, Any], *, lock: bool) -> Any:
+    held = current_rows()
+    if held is not None:
+        return held.get(queryset.model, lookup)
+    if any(isinstance(value, str) and "\x00" in value for value in lookup.values()):
+        return None  # no stored key holds a NUL, and PostgreSQL refuses to compare one
+    if not lock:
+        return queryset.filter(**lookup).first()
     row = queryset.select_for_update().filter(**lookup).first()
     if row is None and _lock_lookup(queryset, lookup):
         row = queryset.select_for_update().filter(**lookup).first()
-    if row is None:
-        if partial:
-            raise NotFound(missing)
-        return None, None
-    return row, stored_values(row)
+    return row
 
 
 def _lock_lookup(queryset: models.QuerySet, lookup: dict[str, Any]) -> bool:

@@ -4,8 +4,6 @@ owner; a PUT that changes nothing only checks the permission the service would c
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -24,13 +22,12 @@ from catalog.api.serializers import (
     TargetingRuleOut,
 )
 from catalog.models import Entitlement, Feature, Item, Tag
-from catalog.values import clean_value
 from segments import services as segment_services
 from segments.models import Segment, TargetingRule
-from toolkit.rest.errors import Conflict
+from toolkit.rest.exceptions import Conflict
 from toolkit.rest.schema import body_example, path_parameter
-from toolkit.rest.views import ApiListView, ApiView, ListQuery
-from toolkit.upsert import assign, is_noop, locked, stored_values
+from toolkit.rest.views import ApiListView, ApiView, ListQuery, Write
+from toolkit.upsert import HeldRows
 
 FEATURE_KEY = path_parameter("key", "The feature's key.", "max-members")
 ITEM_KEY = path_parameter("key", "The item's key.", "business")
@@ -122,7 +119,7 @@ class FeatureDetailView(ApiView):
         ],
     )
     def put(self, request, key: str):
-        return self._write(request, key, partial=False)
+        return self._write(key)
 
     @extend_schema(
         request=FeatureIn,
@@ -131,31 +128,23 @@ class FeatureDetailView(ApiView):
         examples=[body_example("Rename", {"name": "Team seats"})],
     )
     def patch(self, request, key: str):
-        return self._write(request, key, partial=True)
+        return self._write(key)
 
-    def _write(self, request, key: str, *, partial: bool):
-        body = FeatureIn(data=request.data, partial=partial)
-        body.is_valid(raise_exception=True)
-        values = dict(body.validated_data)
-        tags = _tags(values.pop("tags", None))
-        who = self.who()
-        with transaction.atomic():
-            feature, before = locked(Feature.objects, partial=partial, missing=f"No feature {key}.", key=key)
-            created = feature is None
-            if created:
-                feature = Feature(key=key)
-            if (
-                tags is not None
-                and not created
-                and {t.pk for t in tags} == {t.pk for t in feature.tags.all()}
-            ):
-                tags = None  # the same tags: setting them again would be a no-op write
-            assign(feature, values)
-            if tags is None and is_noop(feature, before):
-                permissions.require_change_feature_rules(who["actor"], feature)
-            else:
-                services.feature_save(feature=feature, tags=tags, **who)
+    def _write(self, key: str):
+        _, created = self.perform(key=key)
         return Response(FeatureOut(_feature(key)).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+def put_feature(data: dict, *, key: str, **who) -> tuple[Feature, bool]:
+    values = dict(data)
+    tags = _tags(values.pop("tags", None))
+    return services.feature_put(key=key, values=values, tags=tags, **who)
+
+
+FeatureDetailView.writes = {
+    "PUT": Write(FeatureIn, put_feature, partial=False),
+    "PATCH": Write(FeatureIn, put_feature, partial=True),
+}
 
 
 @extend_schema(parameters=[FEATURE_KEY])
@@ -175,42 +164,31 @@ class FeatureRulesView(ApiView):
         examples=[body_example("Beta users get more", [{"segment": "beta", "value": 50}])],
     )
     def put(self, request, key: str):
-        body = TargetingRuleIn(data=request.data, many=True)
-        body.is_valid(raise_exception=True)
-        wanted = body.validated_data
-        keys = [rule["segment"] for rule in wanted]
-        segments = {segment.key: segment for segment in Segment.objects.filter(key__in=set(keys))}
-        if set(keys) - set(segments):
-            raise ValidationError(
-                [
-                    {}
-                    if rule["segment"] in segments
-                    else {"segment": [f"Unknown segment {rule['segment']}."]}
-                    for rule in wanted
-                ]
-            )
-        who = self.who()
-        with transaction.atomic():
-            feature = _feature(key)
-            rules = [(segments[rule["segment"]], rule["value"]) for rule in wanted]
-            if _same_rules(feature, rules):
-                permissions.require_change_feature_rules(who["actor"], feature)
-            else:
-                segment_services.feature_set_rules(feature=feature, rules=rules, **who)
+        feature = self.perform(key=key)
         return Response(TargetingRuleOut(_rules(feature), many=True).data)
+
+
+def put_rules(data: list[dict], *, key: str, **who) -> Feature:
+    keys = [rule["segment"] for rule in data]
+    segments = {segment.key: segment for segment in Segment.objects.filter(key__in=set(keys))}
+    if set(keys) - set(segments):
+        raise ValidationError(
+            [
+                {} if rule["segment"] in segments else {"segment": [f"Unknown segment {rule['segment']}."]}
+                for rule in data
+            ]
+        )
+    feature = _feature(key)
+    rules = [(segments[rule["segment"]], rule["value"]) for rule in data]
+    segment_services.feature_set_rules(feature=feature, rules=rules, **who)
+    return feature
+
+
+FeatureRulesView.writes = {"PUT": Write(TargetingRuleIn, put_rules, many=True)}
 
 
 def _rules(feature: Feature) -> list[TargetingRule]:
     return list(feature.rules.select_related("segment").order_by("position"))
-
-
-def _same_rules(feature: Feature, rules: list[tuple[Segment, object]]) -> bool:
-    current = [(rule.segment_id, rule.value) for rule in _rules(feature)]
-    try:
-        wanted = [(segment.pk, clean_value(feature, value)) for segment, value in rules]
-    except (DjangoValidationError, TypeError):  # a value that does not fit: the service says why
-        return False
-    return current == wanted
 
 
 # --- items ---------------------------------------------------------------------------------------
@@ -258,7 +236,7 @@ class ItemDetailView(ApiView):
         ],
     )
     def put(self, request, key: str):
-        return self._write(request, key, partial=False)
+        return self._write(key)
 
     @extend_schema(
         request=ItemIn,
@@ -267,22 +245,21 @@ class ItemDetailView(ApiView):
         examples=[body_example("Grace period", {"grace_days": 21})],
     )
     def patch(self, request, key: str):
-        return self._write(request, key, partial=True)
+        return self._write(key)
 
-    def _write(self, request, key: str, *, partial: bool):
-        body = ItemIn(data=request.data, partial=partial)
-        body.is_valid(raise_exception=True)
-        who = self.who()
-        with transaction.atomic():
-            item, before = locked(Item.objects, partial=partial, missing=f"No item {key}.", key=key)
-            created = item is None
-            item = item or Item(key=key)
-            assign(item, body.validated_data)
-            if is_noop(item, before):
-                permissions.require_catalog_perm(who["actor"], "change", "item")
-            else:
-                services.item_save(item=item, **who)
+    def _write(self, key: str):
+        _, created = self.perform(key=key)
         return Response(ItemOut(_item(key)).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+def put_item(data: dict, *, key: str, **who) -> tuple[Item, bool]:
+    return services.item_put(key=key, values=data, **who)
+
+
+ItemDetailView.writes = {
+    "PUT": Write(ItemIn, put_item, partial=False),
+    "PATCH": Write(ItemIn, put_item, partial=True),
+}
 
 
 @extend_schema(parameters=[ITEM_KEY])
@@ -297,18 +274,22 @@ class ItemSupersedeView(ApiView):
         examples=[body_example("New prices", {"new_key": "business-2027"})],
     )
     def post(self, request, key: str):
-        body = SupersedeIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        item = _item(key)
-        who = self.who()
-        permissions.require_catalog_perm(who["actor"], "add", "item")
-        new_key = body.validated_data["new_key"]
-        if Item.objects.filter(key=new_key).exists():
-            raise Conflict(f"An item with the key {new_key} already exists.")
-        successor = services.item_supersede(
-            item=item, new_key=new_key, new_name=body.validated_data.get("new_name", ""), **who
-        )
+        successor = self.perform(key=key)
         return Response(ItemOut(_item(successor.key)).data, status=status.HTTP_201_CREATED)
+
+
+def supersede_item(data: dict, *, key: str, actor, **who) -> Item:
+    item = _item(key)
+    permissions.require_catalog_perm(actor, "add", "item")
+    new_key = data["new_key"]
+    if Item.objects.filter(key=new_key).exists():
+        raise Conflict(f"An item with the key {new_key} already exists.")
+    return services.item_supersede(
+        item=item, new_key=new_key, new_name=data.get("new_name", ""), actor=actor, **who
+    )
+
+
+ItemSupersedeView.writes = {"POST": Write(SupersedeIn, supersede_item)}
 
 
 @extend_schema(
@@ -321,26 +302,9 @@ class ItemEntitlementView(ApiView):
     """The value of one feature that one item gives. PUT sets it (applying at once to every
     subscription on the item); DELETE takes the feature out of the item."""
 
-    def _pair(self, item_key: str, feature_key: str) -> tuple[Item, Feature]:
-        item = Item.objects.filter(key=item_key).first()
-        if item is None:
-            raise NotFound(f"No item {item_key}.")
-        feature = Feature.objects.filter(key=feature_key).first()
-        if feature is None:
-            raise NotFound(f"No feature {feature_key}.")
-        return item, feature
-
-    def _entitlement(self, item: Item, feature: Feature) -> Entitlement:
-        entitlement = (
-            Entitlement.objects.select_related("item", "feature").filter(item=item, feature=feature).first()
-        )
-        if entitlement is None:
-            raise NotFound(f"{item.key} gives no {feature.key}.")
-        return entitlement
-
     @extend_schema(responses=EntitlementOut, operation_id="items_entitlements_retrieve")
     def get(self, request, item_key: str, feature_key: str):
-        return Response(EntitlementOut(self._entitlement(*self._pair(item_key, feature_key))).data)
+        return Response(EntitlementOut(_entitlement(item_key, feature_key)).data)
 
     @extend_schema(
         request=EntitlementIn,
@@ -349,25 +313,51 @@ class ItemEntitlementView(ApiView):
         operation_id="items_entitlements_put",
     )
     def put(self, request, item_key: str, feature_key: str):
-        body = EntitlementIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        value = body.validated_data["value"]
-        who = self.who()
-        with transaction.atomic():
-            item, feature = self._pair(item_key, feature_key)
-            current = Entitlement.objects.select_for_update().filter(item=item, feature=feature).first()
-            created = current is None
-            if current is not None:
-                before = stored_values(current)
-                current.value = value
-                if is_noop(current, before):
-                    permissions.require_catalog_perm(who["actor"], "change", "entitlement")
-                    return Response(EntitlementOut(current).data)
-            entitlement = services.entitlement_set(item=item, feature=feature, value=value, **who)
+        entitlement, created = self.perform(item_key=item_key, feature_key=feature_key)
         return Response(EntitlementOut(entitlement).data, status=status.HTTP_201_CREATED if created else 200)
 
     @extend_schema(responses={204: None}, operation_id="items_entitlements_delete")
     def delete(self, request, item_key: str, feature_key: str):
-        entitlement = self._entitlement(*self._pair(item_key, feature_key))
-        services.entitlement_remove(entitlement=entitlement, **self.who())
+        self.perform(item_key=item_key, feature_key=feature_key)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _entitlement(item_key: str, feature_key: str) -> Entitlement:
+    item = Item.objects.filter(key=item_key).first()
+    if item is None:
+        raise NotFound(f"No item {item_key}.")
+    feature = Feature.objects.filter(key=feature_key).first()
+    if feature is None:
+        raise NotFound(f"No feature {feature_key}.")
+    entitlement = (
+        Entitlement.objects.select_related("item", "feature").filter(item=item, feature=feature).first()
+    )
+    if entitlement is None:
+        raise NotFound(f"{item.key} gives no {feature.key}.")
+    return entitlement
+
+
+def put_entitlement(data: dict, *, item_key: str, feature_key: str, **who) -> tuple[Entitlement, bool]:
+    return services.entitlement_put(item_key=item_key, feature_key=feature_key, value=data["value"], **who)
+
+
+def remove_entitlement(data: None, *, item_key: str, feature_key: str, **who) -> None:
+    services.entitlement_remove(entitlement=_entitlement(item_key, feature_key), **who)
+
+
+def preload_entitlements(rows: HeldRows, paths: list[dict], bodies: list[dict]) -> None:
+    rows.load(Item.objects.all(), "key", [p["item_key"] for p in paths])
+    rows.load(Feature.objects.all(), "key", [p["feature_key"] for p in paths])
+    pairs = []
+    for path in paths:
+        item = rows.get(Item, {"key": path["item_key"]})
+        feature = rows.get(Feature, {"key": path["feature_key"]})
+        if item is not None and feature is not None:
+            pairs.append((feature.pk, item.pk))
+    rows.load(Entitlement.objects.select_for_update(), ("feature_id", "item_id"), pairs)
+
+
+ItemEntitlementView.writes = {
+    "PUT": Write(EntitlementIn, put_entitlement, preload=preload_entitlements),
+    "DELETE": Write(None, remove_entitlement),
+}

@@ -41,11 +41,12 @@ INSTALLED_APPS = [
     "segments",
     "subscriptions",
     "api",
+    "checks",
     "reporting",
 ]
 
 MIDDLEWARE = [
-    "api.middleware.ReadAheadMiddleware",  # first: the check's round trip goes out before the rest runs
+    "checks.middleware.ReadAheadMiddleware",  # first: the check's round trip goes out before the rest runs
     "django.middleware.security.SecurityMiddleware",
     "config.csp.PagesCSPMiddleware",  # Content-Security-Policy (config/settings/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",

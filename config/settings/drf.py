@@ -31,7 +31,7 @@ API_AUTH_FAILURES_PER_MINUTE = env.integer("API_AUTH_FAILURES_PER_MINUTE", 30)
 API_SNAPSHOT_MEMORY_MB = env.integer("API_SNAPSHOT_MEMORY_MB", 128)
 API_SNAPSHOTS_IN_MEMORY = env.flag("API_SNAPSHOTS_IN_MEMORY", True)
 # Each web process follows revision bumps over Redis pub/sub, so a warm check needs no round
-# trip (api.live). Off: every check reads the revisions in its one round trip, as a safe fallback.
+# trip (checks.listener). Off: every check reads the revisions in its one round trip, as a safe fallback.
 API_LIVE_REVISIONS = env.flag("API_LIVE_REVISIONS", True)
 # Longest a resolved snapshot stays in the shared cache when nothing ends it sooner.
 API_SNAPSHOT_TTL = env.integer("API_SNAPSHOT_TTL", 24 * 3600)

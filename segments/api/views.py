@@ -1,26 +1,20 @@
-"""Segment endpoints (docs/api.md). A PUT touches only what differs: the segment's own fields
-and tags, its lists, its rules — each through `segments.services` as the key's owner, in one
-transaction; a PUT that changes nothing only checks the permission."""
+"""Segment endpoints (docs/api.md). A PUT or PATCH is `put_segment`, a call of
+`segments.services.segment_put`, which touches only what differs."""
 
 from __future__ import annotations
 
-import json
-
-import orjson
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from catalog.models import Tag
-from segments import permissions, services
+from segments import services
 from segments.api.serializers import SegmentIn, SegmentOut
 from segments.models import Segment
 from subscriptions.models import Customer
 from toolkit.rest.schema import body_example, path_parameter
-from toolkit.rest.views import ApiListView, ApiView, ListQuery
-from toolkit.upsert import assign, is_noop, locked
+from toolkit.rest.views import ApiListView, ApiView, ListQuery, Write
 
 SEGMENT_KEY = path_parameter("key", "The segment's key.", "beta")
 
@@ -42,32 +36,6 @@ def _customers(field: str, external_ids: list[str]) -> list[Customer]:
     if unknown:
         raise ValidationError({field: [f"Unknown customer {external_id}." for external_id in unknown[:20]]})
     return [found[external_id] for external_id in dict.fromkeys(external_ids)]
-
-
-def _canonical(value) -> bytes:
-    """A condition's value as canonical JSON; the standard library writes what orjson cannot
-    (an integer beyond 64 bits stored before the API refused them), so such a rule can be
-    replaced."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _signature(rules) -> list[tuple]:
-    """Rules as comparable data: (rule number, attribute, op, value as canonical JSON)."""
-    return sorted(
-        (number, c["attribute"], c["op"], _canonical(c["value"]))
-        for number, conditions in enumerate(rules, start=1)
-        for c in conditions
-    )
-
-
-def _current_rules(segment: Segment) -> list[list[dict]]:
-    grouped: dict[int, list[dict]] = {}
-    for c in segment.conditions.order_by("rule", "id"):
-        grouped.setdefault(c.rule, []).append({"attribute": c.attribute, "op": c.op, "value": c.value})
-    return [conditions for _, conditions in sorted(grouped.items())]
 
 
 class SegmentQuery(ListQuery):
@@ -116,7 +84,7 @@ class SegmentDetailView(ApiView):
         ],
     )
     def put(self, request, key: str):
-        return self._write(request, key, partial=False)
+        return self._write(key)
 
     @extend_schema(
         request=SegmentIn,
@@ -125,63 +93,36 @@ class SegmentDetailView(ApiView):
         examples=[body_example("Add to the list", {"included": ["acme", "contoso", "northwind"]})],
     )
     def patch(self, request, key: str):
-        return self._write(request, key, partial=True)
+        return self._write(key)
 
-    def _write(self, request, key: str, *, partial: bool):
-        body = SegmentIn(data=request.data, partial=partial)
-        body.is_valid(raise_exception=True)
-        values = dict(body.validated_data)
-        tag_keys = values.pop("tags", None)
-        included, excluded = values.pop("included", None), values.pop("excluded", None)
-        rules = values.pop("rules", None)
-        rules = None if rules is None else [[dict(c) for c in rule["conditions"]] for rule in rules]
-        tags = None
-        if tag_keys is not None:
-            found = {tag.key: tag for tag in Tag.objects.filter(key__in=set(tag_keys))}
-            if set(tag_keys) - set(found):
-                raise ValidationError(
-                    {"tags": [f"Unknown tag {k}." for k in sorted(set(tag_keys) - set(found))]}
-                )
-            tags = [found[k] for k in dict.fromkeys(tag_keys)]
-        included = None if included is None else _customers("included", included)
-        excluded = None if excluded is None else _customers("excluded", excluded)
-        who = self.who()
-        with transaction.atomic():
-            segment, before = locked(Segment.objects, partial=partial, missing=f"No segment {key}.", key=key)
-            created = segment is None
-            segment = segment or Segment(key=key)
-            if (
-                tags is not None
-                and not created
-                and {t.pk for t in tags} == {t.pk for t in segment.tags.all()}
-            ):
-                tags = None
-            assign(segment, values)
-            wrote = False
-            if created or tags is not None or not is_noop(segment, before):
-                services.segment_save(segment=segment, tags=tags, **who)
-                wrote = True
-            if included is not None or excluded is not None:
-                members = list(segment.members.all()) if not created else []
-                now_in = {m.customer_id for m in members if m.kind == "included"}
-                now_out = {m.customer_id for m in members if m.kind == "excluded"}
-                new_in = now_in if included is None else {c.pk for c in included}
-                new_out = now_out if excluded is None else {c.pk for c in excluded}
-                if (new_in, new_out) != (now_in, now_out):
-                    by_pk = {m.customer_id: m.customer for m in segment.members.select_related("customer")}
-                    by_pk.update({c.pk: c for c in (included or []) + (excluded or [])})
-                    services.segment_set_lists(
-                        segment=segment,
-                        included=[by_pk[pk] for pk in new_in],
-                        excluded=[by_pk[pk] for pk in new_out],
-                        **who,
-                    )
-                    wrote = True
-            if rules is not None and _signature(rules) != _signature(
-                [] if created else _current_rules(segment)
-            ):
-                services.segment_set_rules(segment=segment, rules=rules, **who)
-                wrote = True
-            if not wrote:
-                permissions.require_change_segment(who["actor"], segment)
+    def _write(self, key: str):
+        _, created = self.perform(key=key)
         return Response(SegmentOut(_segment(key)).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+def put_segment(data: dict, *, key: str, **who) -> tuple[Segment, bool]:
+    values = dict(data)
+    tag_keys = values.pop("tags", None)
+    included, excluded = values.pop("included", None), values.pop("excluded", None)
+    rules = values.pop("rules", None)
+    tags = None
+    if tag_keys is not None:
+        found = {tag.key: tag for tag in Tag.objects.filter(key__in=set(tag_keys))}
+        if set(tag_keys) - set(found):
+            raise ValidationError({"tags": [f"Unknown tag {k}." for k in sorted(set(tag_keys) - set(found))]})
+        tags = [found[k] for k in dict.fromkeys(tag_keys)]
+    return services.segment_put(
+        key=key,
+        values=values,
+        tags=tags,
+        included=None if included is None else _customers("included", included),
+        excluded=None if excluded is None else _customers("excluded", excluded),
+        rules=None if rules is None else [[dict(c) for c in rule["conditions"]] for rule in rules],
+        **who,
+    )
+
+
+SegmentDetailView.writes = {
+    "PUT": Write(SegmentIn, put_segment, partial=False),
+    "PATCH": Write(SegmentIn, put_segment, partial=True),
+}

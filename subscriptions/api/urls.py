@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api.fastcheck import unlisted, with_fast_path
+from checks.fast import unlisted, with_fast_path
 from subscriptions.api import views
 
 # The entitlement checks take nearly all the traffic, and each pattern and include tried

@@ -1,23 +1,23 @@
 """Customer, subscription and override endpoints, and the entitlement checks (docs/api.md).
 
-Writes go through `subscriptions.services` as the key's owner, in one transaction; a PUT
-that changes nothing only checks the permission the service would check. The checks are
-answered from cached snapshots (`api.checks`, `api.snapshots`).
+Each write is a plain function (`put_customer`, `put_subscription`, `create_override`,
+`delete_override`) named in its view's `writes`: it turns the validated body into a call of
+`subscriptions.services`, which the view makes for a request and a scheduled change when due.
+The checks are answered from cached snapshots (`checks.views`, `checks.snapshots`).
 """
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from api import snapshots
-from api.checks import CheckView
 from catalog.models import Feature, Item
-from subscriptions import permissions, services
+from checks import snapshots
+from checks.views import CheckView
+from subscriptions import services
 from subscriptions.api.serializers import (
     CustomerIn,
     CustomerOut,
@@ -30,8 +30,8 @@ from subscriptions.api.serializers import (
 )
 from subscriptions.models import Customer, Override, Subscription
 from toolkit.rest.schema import body_example, path_parameter
-from toolkit.rest.views import ApiListView, ApiView, ListQuery
-from toolkit.upsert import assign, is_noop, locked
+from toolkit.rest.views import ApiListView, ApiView, ListQuery, Write
+from toolkit.upsert import HeldRows
 
 EXTERNAL_ID = path_parameter("external_id", "The customer's external id.", "acme", slug=False)
 SUBSCRIPTION_ID = path_parameter("external_id", "The subscription's external id.", "sub-acme", slug=False)
@@ -187,7 +187,7 @@ class CustomerDetailView(ApiView):
         ],
     )
     def put(self, request, external_id: str):
-        return self._write(request, external_id, partial=False)
+        return self._write(external_id)
 
     @extend_schema(
         request=CustomerIn,
@@ -196,29 +196,27 @@ class CustomerDetailView(ApiView):
         examples=[body_example("Moved", {"country": "DE"})],
     )
     def patch(self, request, external_id: str):
-        return self._write(request, external_id, partial=True)
+        return self._write(external_id)
 
-    def _write(self, request, external_id: str, *, partial: bool):
-        body = CustomerIn(data=request.data, partial=partial)
-        body.is_valid(raise_exception=True)
-        who = self.who()
-        with transaction.atomic():
-            customer, before = locked(
-                Customer.objects,
-                partial=partial,
-                missing=f"No customer {external_id}.",
-                external_id=external_id,
-            )
-            created = customer is None
-            customer = customer or Customer(external_id=external_id)
-            assign(customer, body.validated_data)
-            if is_noop(customer, before):
-                permissions.require(who["actor"], "change", "customer")
-            else:
-                services.customer_save(customer=customer, **who)
+    def _write(self, external_id: str):
+        _, created = self.perform(external_id=external_id)
         return Response(
             CustomerOut(_customer(external_id)).data, status=status.HTTP_201_CREATED if created else 200
         )
+
+
+def put_customer(data: dict, *, external_id: str, **who) -> tuple[Customer, bool]:
+    return services.customer_put(external_id=external_id, values=data, **who)
+
+
+def preload_customers(rows: HeldRows, paths: list[dict], bodies: list[dict]) -> None:
+    rows.load(Customer.objects.select_for_update(), "external_id", [p["external_id"] for p in paths])
+
+
+CustomerDetailView.writes = {
+    "PUT": Write(CustomerIn, put_customer, partial=False, preload=preload_customers),
+    "PATCH": Write(CustomerIn, put_customer, partial=True, preload=preload_customers),
+}
 
 
 # --- subscriptions ---------------------------------------------------------------------------
@@ -280,7 +278,7 @@ class SubscriptionDetailView(ApiView):
         ],
     )
     def put(self, request, external_id: str):
-        return self._write(request, external_id, partial=False)
+        return self._write(external_id)
 
     @extend_schema(
         request=SubscriptionIn,
@@ -289,68 +287,65 @@ class SubscriptionDetailView(ApiView):
         examples=[body_example("Unpaid", {"status": "past_due", "past_due_since": "2030-01-01T00:00:00Z"})],
     )
     def patch(self, request, external_id: str):
-        return self._write(request, external_id, partial=True)
+        return self._write(external_id)
 
-    def _write(self, request, external_id: str, *, partial: bool):
-        body = SubscriptionIn(data=request.data, partial=partial)
-        body.is_valid(raise_exception=True)
-        values = dict(body.validated_data)
-        addons = values.pop("addons", None)
-        who = self.who()
-        with transaction.atomic():
-            subscription, before = locked(
-                Subscription.objects.select_related("plan"),
-                partial=partial,
-                missing=f"No subscription {external_id}.",
-                external_id=external_id,
-            )
-            created = subscription is None
-            if "customer" in values:
-                customer = Customer.objects.filter(external_id=values["customer"]).first()
-                if customer is None:
-                    raise ValidationError({"customer": [f"Unknown customer {values['customer']}."]})
-                if not created and customer.pk != subscription.customer_id:
-                    raise ValidationError({"customer": ["A subscription stays with its customer."]})
-                values["customer"] = customer
-            if "plan" in values:
-                plan = Item.objects.filter(key=values["plan"]).first()
-                if plan is None:
-                    raise ValidationError({"plan": [f"Unknown plan {values['plan']}."]})
-                values["plan"] = plan
-            wanted_addons = None if addons is None else self._addons(addons)
-            subscription = subscription or Subscription(external_id=external_id)
-            assign(subscription, values)
-            wrote = False
-            if not is_noop(subscription, before):
-                services.subscription_save(subscription=subscription, **who)
-                wrote = True
-            if wanted_addons is not None:
-                current = {a.addon_id: a.quantity for a in subscription.addons.all()} if not created else {}
-                if current != {item.pk: quantity for item, quantity in wanted_addons}:
-                    services.subscription_set_addons(subscription=subscription, addons=wanted_addons, **who)
-                    wrote = True
-            if not wrote:
-                permissions.require(who["actor"], "change", "subscription")
+    def _write(self, external_id: str):
+        _, created = self.perform(external_id=external_id)
         return Response(
             SubscriptionOut(_subscription(external_id)).data,
             status=status.HTTP_201_CREATED if created else 200,
         )
 
-    def _addons(self, addons: list[dict]) -> list[tuple[Item, int]]:
-        keys = [a["addon"] for a in addons]
-        if len(set(keys)) != len(keys):
-            raise ValidationError({"addons": ["Each add-on may appear only once."]})
-        found = {item.key: item for item in Item.objects.filter(key__in=set(keys))}
-        if set(keys) - set(found):
-            raise ValidationError(
-                {
-                    "addons": [
-                        {} if a["addon"] in found else {"addon": [f"Unknown add-on {a['addon']}."]}
-                        for a in addons
-                    ]
-                }
-            )
-        return [(found[a["addon"]], a["quantity"]) for a in addons]
+
+def put_subscription(data: dict, *, external_id: str, **who) -> tuple[Subscription, bool]:
+    values = dict(data)
+    addons = values.pop("addons", None)
+    return services.subscription_put(
+        external_id=external_id, values=values, addons=None if addons is None else _addons(addons), **who
+    )
+
+
+def _addons(addons: list[dict]) -> list[tuple[Item, int]]:
+    keys = [a["addon"] for a in addons]
+    if len(set(keys)) != len(keys):
+        raise ValidationError({"addons": ["Each add-on may appear only once."]})
+    found = {item.key: item for item in Item.objects.filter(key__in=set(keys))}
+    if set(keys) - set(found):
+        raise ValidationError(
+            {
+                "addons": [
+                    {} if a["addon"] in found else {"addon": [f"Unknown add-on {a['addon']}."]}
+                    for a in addons
+                ]
+            }
+        )
+    return [(found[a["addon"]], a["quantity"]) for a in addons]
+
+
+# A PATCH of a subscription's plan, status or dates (not its customer or add-ons) may run in
+# bulk: the rows it reads are loaded for the whole run. Any other goes on its own.
+BULK_SUBSCRIPTION_FIELDS = frozenset(
+    {"plan", "status", "trial_ends_at", "current_period_end", "past_due_since"}
+)
+
+
+def preload_subscriptions(rows: HeldRows, paths: list[dict], bodies: list[dict]) -> list[bool]:
+    taken = [set(body) <= BULK_SUBSCRIPTION_FIELDS for body in bodies]
+    ids = [p["external_id"] for p, take in zip(paths, taken, strict=True) if take]
+    queryset = Subscription.objects.select_for_update(of=("self",)).select_related("customer", "plan")
+    rows.load(queryset, "external_id", ids)
+    rows.load(
+        Item.objects.all(),
+        "key",
+        [b["plan"] for b, t in zip(bodies, taken, strict=True) if t and "plan" in b],
+    )
+    return taken
+
+
+SubscriptionDetailView.writes = {
+    "PUT": Write(SubscriptionIn, put_subscription, partial=False),
+    "PATCH": Write(SubscriptionIn, put_subscription, partial=True, preload=preload_subscriptions),
+}
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -390,44 +385,63 @@ class SubscriptionOverridesView(ApiListView, ApiView):
         ],
     )
     def post(self, request, external_id: str):
-        body = OverrideIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        subscription = _subscription_row(external_id)
-        feature = Feature.objects.filter(key=data["feature"]).first()
-        if feature is None:
-            raise ValidationError({"feature": [f"Unknown feature {data['feature']}."]})
-        window = {"valid_from": data["valid_from"], "valid_until": data["valid_until"]}
-        who = self.who()
-        with transaction.atomic():
-            # Overlapping overrides are refused by the service (and, when two race, by the
-            # database's exclusion constraint behind it).
-            if data["effect"] == Override.Effect.REVOKE:
-                override = services.override_revoke(
-                    subscription=subscription, feature=feature, **window, **who
-                )
-            else:
-                override = services.override_grant(
-                    subscription=subscription, feature=feature, value=data["value"], **window, **who
-                )
+        override = self.perform(external_id=external_id)
         return Response(OverrideOut(_overrides().get(pk=override.pk)).data, status=status.HTTP_201_CREATED)
+
+
+def create_override(data: dict, *, external_id: str, **who) -> Override:
+    # Overlapping overrides are refused by the service (and, when two race, by the database's
+    # exclusion constraint behind it).
+    return services.override_create(
+        subscription_id=external_id,
+        feature_key=data["feature"],
+        effect=data["effect"],
+        value=data.get("value"),
+        valid_from=data["valid_from"],
+        valid_until=data["valid_until"],
+        **who,
+    )
+
+
+def preload_overrides(rows: HeldRows, paths: list[dict], bodies: list[dict]) -> None:
+    queryset = Subscription.objects.select_for_update(of=("self",)).select_related("customer")
+    rows.load(queryset, "external_id", [p["external_id"] for p in paths])
+    rows.load(Feature.objects.all(), "key", [b["feature"] for b in bodies])
+    pairs = []  # the overrides already there, which a new one must not overlap
+    for path, body in zip(paths, bodies, strict=True):
+        subscription = rows.get(Subscription, {"external_id": path["external_id"]})
+        feature = rows.get(Feature, {"key": body["feature"]})
+        if subscription is not None and feature is not None:
+            pairs.append((feature.pk, subscription.pk))
+    rows.load(Override.objects.all(), ("feature_id", "subscription_id"), pairs, many=True)
+
+
+SubscriptionOverridesView.writes = {"POST": Write(OverrideIn, create_override, preload=preload_overrides)}
 
 
 @extend_schema(parameters=[path_parameter("override_id", "The override's id.", 1)])
 class OverrideDetailView(ApiView):
     """One override; DELETE removes it (history keeps it)."""
 
-    def _override(self, override_id: int) -> Override:
-        override = _overrides().filter(pk=override_id).first() if 0 < override_id <= BIGINT_MAX else None
-        if override is None:
-            raise NotFound(f"No override {override_id}.")
-        return override
-
     @extend_schema(responses=OverrideOut, operation_id="overrides_retrieve")
     def get(self, request, override_id: int):
-        return Response(OverrideOut(self._override(override_id)).data)
+        return Response(OverrideOut(_override(override_id)).data)
 
     @extend_schema(responses={204: None}, operation_id="overrides_delete")
     def delete(self, request, override_id: int):
-        services.override_delete(override=self._override(override_id), **self.who())
+        self.perform(override_id=override_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _override(override_id: int) -> Override:
+    override = _overrides().filter(pk=override_id).first() if 0 < override_id <= BIGINT_MAX else None
+    if override is None:
+        raise NotFound(f"No override {override_id}.")
+    return override
+
+
+def delete_override(data: None, *, override_id: int, **who) -> None:
+    services.override_delete(override=_override(override_id), **who)
+
+
+OverrideDetailView.writes = {"DELETE": Write(None, delete_override)}

@@ -1,22 +1,22 @@
-"""Fixtures of the API tests: keys, a client that speaks the API, and counters of queries
-and Redis round trips. Every request runs as in production: its on-commit callbacks (cache
-revision bumps) run when it ends."""
+"""Fixtures of the API tests (and of the check engine's, `tests/checks`): keys, a client that
+speaks the API, and this process's revision listener up or down. Every request runs as in
+production: its on-commit callbacks (cache revision bumps) run when it ends."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import redis
 from django.test import Client
 
-from api import keys, live, services, snapshots
+from api import keys, services
 from api.models import APIKey
-from api.store import hot_mget
+from checks import snapshots
+from checks.listener import known, listener
+from checks.store import hot_mget
 
 REASON = "Billing sync, ticket OPS-42"
 
@@ -135,45 +135,23 @@ def reader(db, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def live_revisions():
-    """This process's revision listener, subscribed and healthy (api.live), and this thread's
-    own Redis connection made (api.store.hot_mget: its handshake is four round trips, once)."""
-    live.listener.ensure()
+    """This process's revision listener, subscribed and healthy (checks.listener), and this
+    thread's own Redis connection made (checks.store.hot_mget: its handshake is four round
+    trips, once)."""
+    listener.ensure()
     deadline = time.monotonic() + 10
-    while not live.known.healthy():
+    while not known.healthy():
         assert time.monotonic() < deadline, "the revision listener did not subscribe"
         time.sleep(0.01)
     hot_mget(["connect"])
-    return live.known
+    return known
 
 
 @pytest.fixture
 def listener_down(monkeypatch):
     """As if this process's revision listener had lost Redis: nothing is trusted without a
     round trip."""
-    monkeypatch.setattr(live.known, "healthy", lambda: False)
-
-
-class RoundTrips:
-    """Counts Redis round trips (each packed send is one: a pipeline is a single one)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-@pytest.fixture
-def redis_round_trips(monkeypatch):
-    """Round trips made by the test's own thread (the revision listener pings on its own)."""
-    counter = RoundTrips()
-    original = redis.connection.AbstractConnection.send_packed_command
-    caller = threading.get_ident()
-
-    def counting(self, command, check_health=True):
-        if threading.get_ident() == caller:
-            counter.count += 1
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return counter
+    monkeypatch.setattr(known, "healthy", lambda: False)
 
 
 __all__ = ["REASON", "APIKey", "Api", "make_key"]

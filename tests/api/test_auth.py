@@ -150,7 +150,7 @@ def test_write_key_of_a_user_without_permission__403_and_nothing_changes(demo, a
 
 @pytest.mark.parametrize("listener", ["live_revisions", "listener_down"])
 def test_throttle__per_key__429_with_retry_after(demo, api_for, monkeypatch, request, listener):
-    request.getfixturevalue(listener)  # warm checks served by api.fastcheck, or all by DRF
+    request.getfixturevalue(listener)  # warm checks served by checks.fast, or all by DRF
     moment = timezone.now().replace(second=30)  # all four requests in one throttle window
     monkeypatch.setattr("api.keys.now", lambda: moment)
     limited = api_for(UserFactory(), "read", rate_limit=3)

@@ -138,7 +138,7 @@ def test_cache_unreachable__503_service_unavailable_never_500(demo, reader, monk
     def down(self):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr("api.store.Batch.execute", down)
+    monkeypatch.setattr("checks.store.Batch.execute", down)
 
     response = reader.get("customers/acme/entitlements")
 

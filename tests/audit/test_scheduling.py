@@ -29,15 +29,10 @@ def _schedule(author, method, path, body, *, at=None, reason="Planned change"):
     )
 
 
-@pytest.fixture
-def catalog_admin(demo):
-    return User.objects.get(username="catalog")
-
-
 @pytest.mark.django_db
-def test_sweep__due_change__applied_as_its_author_with_its_reason_source_task(catalog_admin):
+def test_sweep__due_change__applied_as_its_author_with_its_reason_source_task(catalog_user):
     change = _schedule(
-        catalog_admin,
+        catalog_user,
         "PUT",
         "/api/v1/items/streaming-standard/entitlements/4k-streaming",
         {"value": True},
@@ -48,14 +43,14 @@ def test_sweep__due_change__applied_as_its_author_with_its_reason_source_task(ca
     assert (change.status, change.error) == ("applied", "")
     entitlement = Entitlement.objects.get(item__key="streaming-standard", feature__key="4k-streaming")
     row = entitlement.history.get()
-    assert (row.history_user, row.source) == (catalog_admin, "task")
+    assert (row.history_user, row.source) == (catalog_user, "task")
     assert row.history_change_reason == "4K for everyone from Q1, see https://docs.example/q1"
 
 
 @pytest.mark.django_db
-def test_sweep__not_yet_due__left_pending(catalog_admin):
+def test_sweep__not_yet_due__left_pending(catalog_user):
     change = _schedule(
-        catalog_admin,
+        catalog_user,
         "PUT",
         "/api/v1/items/basic/entitlements/4k-streaming",
         {"value": True},
@@ -96,7 +91,7 @@ def test_sweep__author_no_longer_allowed__failed_with_403_and_nothing_changed(de
 
 
 @pytest.mark.django_db
-def test_schedule__not_an_api_write__refused(catalog_admin):
+def test_schedule__not_an_api_write__refused(catalog_user):
     for method, path in [
         ("GET", "/api/v1/features"),
         ("PUT", "/admin/"),
@@ -104,20 +99,20 @@ def test_schedule__not_an_api_write__refused(catalog_admin):
         ("PUT", "/api/v1/nowhere/at-all"),
     ]:
         with pytest.raises(ValidationError):
-            _schedule(catalog_admin, method, path, {})
+            _schedule(catalog_user, method, path, {})
     assert not ScheduledChange.objects.exists()
 
 
 @pytest.mark.django_db
-def test_cancel__pending_change__canceled_with_reason_and_never_applied(catalog_admin):
-    change = _schedule(catalog_admin, "PUT", "/api/v1/items/basic/entitlements/4k-streaming", {"value": True})
-    cancel_change(change=change, actor=catalog_admin, reason="Launch postponed", source="shell")
+def test_cancel__pending_change__canceled_with_reason_and_never_applied(catalog_user):
+    change = _schedule(catalog_user, "PUT", "/api/v1/items/basic/entitlements/4k-streaming", {"value": True})
+    cancel_change(change=change, actor=catalog_user, reason="Launch postponed", source="shell")
     assert sweep_due_changes() == 0
     change.refresh_from_db()
     assert change.status == "canceled"
     assert AuditEntry.objects.filter(reason="Launch postponed", object_id=str(change.pk)).exists()
     with pytest.raises(ValidationError):
-        cancel_change(change=change, actor=catalog_admin, reason="Again", source="shell")
+        cancel_change(change=change, actor=catalog_user, reason="Again", source="shell")
 
 
 @pytest.mark.django_db
@@ -134,14 +129,13 @@ def test_expire_trials__past_trial_end__expired_with_a_system_reason(demo):
 
 
 @pytest.mark.django_db
-def test_admin_change_form__scheduled__stored_not_saved__then_applied_as_its_author(demo, client):
+def test_admin_change_form__scheduled__stored_not_saved__then_applied_as_its_author(catalog_user, client):
     from django.urls import reverse
 
     from catalog.models import Feature
     from tests.formdata import form_data
 
-    catalog_admin = User.objects.get(username="catalog")
-    client.force_login(catalog_admin)
+    client.force_login(catalog_user)
     feature = Feature.objects.get(key="4k-streaming")
     url = reverse("admin:catalog_feature_change", args=[feature.pk])
     data = form_data(client.get(url).content.decode(), "feature_form")
@@ -164,13 +158,13 @@ def test_admin_change_form__scheduled__stored_not_saved__then_applied_as_its_aut
         "/api/v1/features/4k-streaming",
         {"name": "4K Ultra HD"},
     )
-    assert (change.created_by, change.reason) == (catalog_admin, "Rename for the spring campaign")
+    assert (change.created_by, change.reason) == (catalog_user, "Rename for the spring campaign")
 
     assert sweep_due_changes(now=when + timedelta(seconds=1)) == 1
     feature.refresh_from_db()
     assert feature.name == "4K Ultra HD"
     row = feature.history.first()
-    assert (row.history_user, row.source) == (catalog_admin, "task")
+    assert (row.history_user, row.source) == (catalog_user, "task")
 
 
 @pytest.mark.django_db

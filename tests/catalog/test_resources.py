@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 
 from catalog.api.serializers import FeatureOut
 from catalog.models import Feature
+from tests.audit.imports.conftest import import_text
 from tests.audit_trail import history_rows
-from tests.imports.conftest import import_text
 
 
 @pytest.mark.parametrize("apply", [False, True])

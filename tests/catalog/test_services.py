@@ -178,10 +178,10 @@ def test_item_save__unchanged__records_no_new_history_row(business):
 # --- entitlements -------------------------------------------------------------------------------
 
 
-def test_entitlement_set__feature_already_on_the_item__value_replaced_in_the_same_row(business, features):
+def test_entitlement_put__feature_already_on_the_item__value_replaced_in_the_same_row(business, features):
     before = Entitlement.objects.get(item=business, feature=features["max-members"])
 
-    after = services.entitlement_set(item=business, feature=features["max-members"], value=50, **WHO)
+    after, _ = services.entitlement_put(item_key="business", feature_key="max-members", value=50, **WHO)
 
     assert after.pk == before.pk
     assert list(
@@ -190,20 +190,20 @@ def test_entitlement_set__feature_already_on_the_item__value_replaced_in_the_sam
     assert [row.value for row in after.history.order_by("history_id")] == [25, 50]
 
 
-def test_entitlement_set__text_level_typed__stored_as_the_canonical_value(business, features):
-    entitlement = services.entitlement_set(
-        item=business, feature=features["max-members"], value=" Unlimited ", **WHO
+def test_entitlement_put__text_level_typed__stored_as_the_canonical_value(business, features):
+    entitlement, _ = services.entitlement_put(
+        item_key="business", feature_key="max-members", value=" Unlimited ", **WHO
     )
 
     entitlement.refresh_from_db()
     assert entitlement.value == "unlimited"
 
 
-def test_entitlement_set__same_value_again__records_no_new_history_row(business, features):
+def test_entitlement_put__same_value_again__records_no_new_history_row(business, features):
     entitlement = Entitlement.objects.get(item=business, feature=features["max-members"])
     history_before = entitlement.history.count()
 
-    services.entitlement_set(item=business, feature=features["max-members"], value=25, **WHO)
+    services.entitlement_put(item_key="business", feature_key="max-members", value=25, **WHO)
 
     assert entitlement.history.count() == history_before
 
@@ -213,13 +213,13 @@ def test_entitlement_set__same_value_again__records_no_new_history_row(business,
     [("max-members", 7), ("data-export", False), ("support-level", "phone")],
     ids=["quantity-not-a-level", "switch-false", "custom-not-a-level"],
 )
-def test_entitlement_set__value_that_does_not_fit__refused_and_nothing_saved(
+def test_entitlement_put__value_that_does_not_fit__refused_and_nothing_saved(
     business, features, feature, value
 ):
     before = list(Entitlement.objects.filter(item=business).values_list("feature__key", "value"))
 
     with pytest.raises(ValidationError) as error:
-        services.entitlement_set(item=business, feature=features[feature], value=value, **WHO)
+        services.entitlement_put(item_key="business", feature_key=feature, value=value, **WHO)
 
     assert "value" in error.value.message_dict
     assert list(Entitlement.objects.filter(item=business).values_list("feature__key", "value")) == before

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth.models import User
 from django.db.models import Q
+from django.utils import timezone
 
 from catalog.selectors import load_catalog_specs
+from reporting.services import usage_snapshot_refresh
 from subscriptions.models import Customer, Subscription
 from subscriptions.selectors import resolve_customer
 from tests import factories as f
@@ -102,6 +105,12 @@ def live_plans(now) -> defaultdict[int, list[str]]:
     return defaultdict(list, {pk: sorted(keys) for pk, keys in plans.items()})
 
 
+def page_numbers(counts: Counter) -> list[int]:
+    """The feature usage table's numbers for one feature: with it, by kind, without, all."""
+    have = [counts[kind] for kind in HAVE_KINDS]
+    return [sum(have), *have, counts["off"], sum(have) + counts["off"]]
+
+
 def per_feature(usage: Counter) -> dict[str, Counter]:
     """{feature: Counter(plan=…, addon=…, segment=…, override=…, off=…)} from `resolved_usage`."""
     result: dict[str, Counter] = {}
@@ -120,6 +129,14 @@ def snapshot_usage(snapshot) -> Counter:
 
 
 @pytest.fixture
+def computed(demo):
+    """The demo with its snapshot computed now; the reference counts by resolving each one."""
+    now = timezone.now()
+    usage_snapshot_refresh(now=now)
+    return resolved_usage(now)
+
+
+@pytest.fixture
 def superuser_client(client):
     client.force_login(f.UserFactory(username="root", is_superuser=True))
     return client
@@ -129,7 +146,5 @@ def superuser_client(client):
 def product_client(client, demo):
     """The demo's product user (Product group: views features, customers, overrides; not
     scheduled changes)."""
-    from django.contrib.auth.models import User
-
     client.force_login(User.objects.get(username="product"))
     return client

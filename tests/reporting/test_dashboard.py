@@ -23,25 +23,11 @@ from reporting.models import UsageSnapshot
 from reporting.services import usage_snapshot_refresh
 from subscriptions.models import Customer, Subscription
 from tests import factories as f
-from tests.reporting.conftest import HAVE_KINDS, per_feature, rendered_tables, resolved_usage
+from tests.reporting.conftest import page_numbers, per_feature, rendered_tables
 
 pytestmark = pytest.mark.django_db
 
 INDEX = "/admin/"
-
-
-def expected_row(counts: Counter) -> list[int]:
-    """The feature usage table's numbers for one feature: with it, by kind, without, all."""
-    have = [counts[kind] for kind in HAVE_KINDS]
-    return [sum(have), *have, counts["off"], sum(have) + counts["off"]]
-
-
-@pytest.fixture
-def computed(demo):
-    """The demo with its snapshot computed now; the reference counts by resolving each one."""
-    now = timezone.now()
-    usage_snapshot_refresh(now=now)
-    return resolved_usage(now)
 
 
 def narrowed(usage: Counter, *, plan: str | None = None, country: str | None = None) -> Counter:
@@ -65,7 +51,7 @@ def test_dashboard__demo__feature_usage_table_shows_each_features_resolved_count
     expected = per_feature(computed)
     assert set(table.rows) == set(Feature.objects.filter(status="active").values_list("key", flat=True))
     for key, counts in expected.items():
-        assert table.numbers(key) == expected_row(counts), key
+        assert table.numbers(key) == page_numbers(counts), key
     assert table.numbers("max-members") == [5, 5, 0, 0, 0, 10, 15]
 
 
@@ -85,7 +71,7 @@ def test_dashboard__plan_and_market_filters__counts_only_those_customers(
     table = rendered_tables(response)["feature-usage"]
     expected = per_feature(narrowed(computed, plan=plan, country=country))
     for key in table.rows:
-        assert table.numbers(key) == expected_row(expected.get(key, Counter())), key
+        assert table.numbers(key) == page_numbers(expected.get(key, Counter())), key
 
 
 def test_dashboard__no_live_plan_filter__counts_customers_without_a_live_subscription(

@@ -15,23 +15,15 @@ from api.models import CheckCount
 from audit.context import change_context
 from audit.models import ScheduledChange
 from catalog.models import Item
-from reporting.services import usage_snapshot_refresh
 from reporting.tables import CHECK_DAYS, PAGE_ROWS, TABLES
 from tests import factories as f
-from tests.reporting.conftest import HAVE_KINDS, csv_rows, per_feature, rendered_tables, resolved_usage
+from tests.reporting.conftest import HAVE_KINDS, csv_rows, per_feature, rendered_tables
 
 pytestmark = pytest.mark.django_db
 
 
 def export(client, table: str, query: str = ""):
     return client.get(reverse("admin:reporting_export", args=[table]) + (f"?{query}" if query else ""))
-
-
-@pytest.fixture
-def computed(demo):
-    now = timezone.now()
-    usage_snapshot_refresh(now=now)
-    return resolved_usage(now)
 
 
 @pytest.mark.parametrize("query", ["", "plan=business", "country=US", "plan=basic&country=DE", "tag=support"])

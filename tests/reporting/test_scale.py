@@ -20,7 +20,7 @@ from django.utils import timezone
 from api.models import CheckCount
 from catalog.models import Feature
 from reporting.models import FeatureUsage, UsageSnapshot
-from tests.reporting.conftest import HAVE_KINDS, rendered_tables
+from tests.reporting.conftest import page_numbers, rendered_tables
 
 pytestmark = pytest.mark.django_db
 
@@ -110,11 +110,6 @@ def expected_counts(features: list[str], *, plan: str | None = None, country: st
             continue
         counts[features[feature]][kind if enabled else "off"] += PER_ROW
     return counts
-
-
-def page_numbers(counts: Counter) -> list[int]:
-    have = [counts[kind] for kind in HAVE_KINDS]
-    return [sum(have), *have, counts["off"], sum(have) + counts["off"]]
 
 
 VIEWS = [

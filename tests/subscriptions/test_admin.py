@@ -261,21 +261,6 @@ def test_customer_page__many_subscriptions_or_one__same_number_of_queries(client
 # --- bad input ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def shop(db):
-    with change_context(actor=None, reason="Test data", source="shell"):
-        plan = f.ItemFactory(key="business")
-        feature = f.FeatureFactory(key="4k-streaming")
-        subscription = f.SubscriptionFactory(external_id="sub-acme", plan=plan)
-        return SimpleNamespace(
-            plan=plan,
-            legacy=f.ItemFactory(key="business-2024", legacy=True),
-            feature=feature,
-            subscription=subscription,
-            customer=subscription.customer,
-        )
-
-
 def test_customer_add__country_not_an_iso_code__error_shown_and_nothing_saved(client, superuser):
     history_before = history_rows()
 

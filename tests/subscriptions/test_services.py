@@ -4,7 +4,6 @@ PostgreSQL: the rules they keep and the history they leave."""
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,22 +18,6 @@ pytestmark = pytest.mark.django_db
 
 WHO = {"actor": None, "reason": "Ticket SUP-40", "source": "shell"}
 NOW = timezone.now().replace(microsecond=0)
-
-
-@pytest.fixture
-def shop(db):
-    with change_context(actor=None, reason="Test data", source="shell"):
-        plan = f.ItemFactory(key="business")
-        subscription = f.SubscriptionFactory(external_id="sub-acme", plan=plan)
-        return SimpleNamespace(
-            plan=plan,
-            legacy=f.ItemFactory(key="business-2024", legacy=True),
-            seats=f.ItemFactory(addon=True, key="extra-seats"),
-            storage=f.ItemFactory(addon=True, key="extra-storage"),
-            feature=f.FeatureFactory(key="4k-streaming"),
-            subscription=subscription,
-            customer=subscription.customer,
-        )
 
 
 # --- customers ----------------------------------------------------------------------------------

@@ -4,51 +4,19 @@ refused write is never a 500."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from psycopg import errors as pg_errors
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from audit.context import ChangeReasonRequired
-
-
-class BadRequest(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request is invalid."
-    default_code = "invalid"
-
-
-class ChangeReasonMissing(BadRequest):
-    default_detail = "Say why: every write needs an X-Change-Reason header with a reason."
-    default_code = "change_reason_required"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-class Unavailable(exceptions.APIException):
-    """The cache or the database cannot be reached: the caller applies the feature's
-    fallback and asks again after `Retry-After` seconds."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Entitle cannot answer right now; apply the feature's fallback and retry."
-    default_code = "service_unavailable"
-    wait = 5  # DRF's handler sends it as Retry-After
-
-
-class RequestTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "request_too_large"
+from toolkit.rest.exceptions import BadRequest, ChangeReasonMissing, Conflict, RequestTooLarge, Unavailable
 
 
 def from_django_validation(error: DjangoValidationError) -> exceptions.APIException:
@@ -75,7 +43,8 @@ def _translate(exc: Exception) -> Exception:
         return from_django_validation(exc)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
-    if isinstance(exc, Http404):
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        # A service looking a path's object up by key: "No customer acme."
         return exceptions.NotFound(str(exc) or None)
     if isinstance(exc, RequestDataTooBig):
         return RequestTooLarge()

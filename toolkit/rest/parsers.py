@@ -9,7 +9,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, get_encoding
 
 from toolkit.bounds import INT64_MAX, INT64_MIN, out_of_range_number
-from toolkit.rest.errors import RequestTooLarge
+from toolkit.rest.exceptions import RequestTooLarge
 
 
 class OrjsonParser(BaseParser):

@@ -1,5 +1,10 @@
-"""What every API view shares: the change reason of a write, who the write runs as, and
-the JSON 404 for paths the API does not know.
+"""What every API view shares: the change reason of a write, who the write runs as, the
+writes it makes, and the JSON 404 for paths the API does not know.
+
+A view names its writes in `writes`: for each method, a `Write` (the body's serializer and a
+plain function that makes the write through the services). The view validates and calls it
+for a request; a scheduled change (`audit.scheduling`) makes the very same call when it is
+due, with no request at all.
 
 Who a write runs as is read from `request.auth`: a principal with an `owner()` method (an
 API key's, `api.authentication.KeyPrincipal`) acts as that owner with its own `source`; any
@@ -9,8 +14,12 @@ keeps this module free of API keys."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Protocol, runtime_checkable
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -18,7 +27,7 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.views import APIView
 
 from audit.context import normalize_reason
-from toolkit.rest.errors import ChangeReasonMissing
+from toolkit.rest.exceptions import ChangeReasonMissing
 from toolkit.rest.pagination import KeyCursorPagination
 
 REASON_HEADER = "X-Change-Reason"
@@ -45,11 +54,53 @@ def change_reason(request) -> str:
     return reason
 
 
+_serializers = threading.local()
+
+
+@dataclass(frozen=True, eq=False)
+class Write:
+    """One write of an API endpoint, as a plain call: `body` validates the request body and
+    `call(data, actor=, reason=, source=, **path)` makes the write through the services, in
+    one transaction, and returns what the view renders. `partial` (PUT false, PATCH true) is
+    passed on to `call` when given. `preload`, when given, loads the rows of many such writes
+    at once for a bulk run (`audit.bulk.BulkRun`)."""
+
+    body: type[serializers.Serializer] | None
+    call: Callable[..., Any]
+    partial: bool | None = None
+    many: bool = False
+    preload: Callable[..., Any] | None = field(default=None)
+
+    def validate(self, data: Any) -> Any:
+        """The body's validated data, or DRF's ValidationError with the serializer's errors.
+        One serializer per write and thread is built and reused: building one deep-copies
+        all its fields, and `run_validation` keeps no state."""
+        if self.body is None:
+            return None
+        held = _serializers.__dict__.setdefault("held", {})
+        serializer = held.get(id(self))
+        if serializer is None:
+            serializer = held[id(self)] = self.body(partial=bool(self.partial), many=self.many)
+        return serializer.run_validation(data)
+
+    def __call__(self, data: Any, *, actor: Any, reason: str, source: str, **path: Any) -> Any:
+        validated = self.validate(data)
+        with transaction.atomic():
+            return self.make(validated, actor=actor, reason=reason, source=source, **path)
+
+    def make(self, validated: Any, *, actor: Any, reason: str, source: str, **path: Any) -> Any:
+        """The write with a body validated already."""
+        options = {} if self.partial is None else {"partial": self.partial}
+        return self.call(validated, actor=actor, reason=reason, source=source, **options, **path)
+
+
 class ApiView(APIView):
     """A view whose writes need a reason; `self.who()` is what services take as actor,
-    reason and source (the key's owner, the header, "api")."""
+    reason and source (the key's owner, the header, "api"); `self.perform(**path)` makes
+    the request's write, named in `writes`."""
 
     reason: str = ""
+    writes: ClassVar[dict[str, Write]] = {}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -57,16 +108,15 @@ class ApiView(APIView):
             self.reason = change_reason(request)
 
     def who(self) -> dict[str, Any]:
-        """A key's owner (read now: checks never need it), or the user a replayed write runs as."""
+        """A key's owner (read now: checks never need it), or the request's user."""
         principal = self.request.auth
         if isinstance(principal, OwnedPrincipal):
             return {"actor": principal.owner(), "reason": self.reason, "source": principal.source}
-        # Replayed in process (audit.scheduling): the enclosing change context's source wins.
-        return {
-            "actor": self.request.user,
-            "reason": self.reason,
-            "source": getattr(principal, "source", "task"),
-        }
+        return {"actor": self.request.user, "reason": self.reason, "source": "api"}
+
+    def perform(self, **path: Any) -> Any:
+        """Make this request's write (`writes[method]`) with its body, as `who()`."""
+        return self.writes[self.request.method](self.request.data, **self.who(), **path)
 
 
 class ListQuery(serializers.Serializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.imports import KINDS, export_file
+from audit.imports.files import KINDS, export_file
 
 
 class Command(BaseCommand):

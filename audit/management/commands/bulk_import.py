@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import ChangeReasonRequired
-from audit.imports import KINDS, describe, import_file, resource_for
+from audit.imports.files import KINDS, describe, import_file, resource_for
 
 
 def _kinds_help() -> str:

@@ -178,8 +178,8 @@ class Command(BaseCommand):
                     item=Item(key=key, name=name, kind=kind, rank=rank, grace_days=grace), **WHO
                 )
                 for feature_key, value in entitlements.items():
-                    catalog_services.entitlement_set(
-                        item=item, feature=features[feature_key], value=value, **WHO
+                    catalog_services.entitlement_put(
+                        item_key=item.key, feature_key=feature_key, value=value, **WHO
                     )
                 if status != "active":
                     grandfather.append((item, status))
