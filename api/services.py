@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from api import keys
 from api.models import APIKey
-from audit.context import change_context
 from audit.records import record_change
+from toolkit.change_context import change_context
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

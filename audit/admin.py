@@ -33,12 +33,12 @@ from audit.admin_base import (
     reason_field,
     tracked_content_types,
 )
-from audit.context import change_context
 from audit.models import AuditEntry, ScheduledChange
 from audit.records import record_change
 from audit.scheduling import cancel_change
 from config.admin import CountLimitedChangelist
 from subscriptions.selectors import audit_entries_about_customer
+from toolkit.change_context import change_context
 from toolkit.spreadsheet import safe_cell
 
 

@@ -30,8 +30,8 @@ from django.utils.safestring import SafeString, mark_safe
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminTextareaWidget
 
-from audit.context import change_context, normalize_reason
 from config.admin import CountLimitedChangelist
+from toolkit.change_context import change_context, normalize_reason
 
 # The author of changes no person made (beat's sweeps, expiring trials, migrations).
 SYSTEM_USER = "system"

@@ -15,6 +15,7 @@ request id.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -25,20 +26,21 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from audit import context as change_contexts
-from audit.context import ChangeContext
 from audit.history import (
     TrackedModel,
-    _snapshot,
     field_changes,
     has_unsaved_changes,
+    kept_apart,
     require_context,
     stored_alike,
 )
 from audit.models import AuditEntry
+from toolkit import change_context as change_contexts
+from toolkit.change_context import ChangeContext
 from toolkit.upsert import NotHeld, answering_from
 
 M = TypeVar("M", bound=models.Model)
@@ -157,6 +159,7 @@ class AuditedWrites:
         return True
 
     @staticmethod
+    @functools.cache
     def takes(model: type[models.Model]) -> bool:
         """Whether saves of `model` can be written here: a tracked model without many-to-many
         history or `auto_now` fields."""
@@ -185,7 +188,7 @@ class AuditedWrites:
                 instance=instance,
                 history_type=history_type,
                 values={
-                    f.attname: _snapshot(getattr(instance, f.attname))
+                    f.attname: kept_apart(getattr(instance, f.attname))
                     for f in records.fields_included(instance)
                 },
                 changes=field_changes(instance, records, history_type, known=known),
@@ -423,6 +426,7 @@ class BulkRun:
         self._groups: dict[tuple[type[models.Model], tuple[str, ...]], dict[tuple, list[models.Model]]] = {}
         self._by_pk: dict[type[models.Model], dict[Any, models.Model]] = {}
         self._created: set[int] = set()
+        self._choices_checked: dict[tuple, tuple[bool, Any]] = {}
         self._handed: list[models.Model] | None = None
         self._staged: list[tuple[models.Model, ChangeContext]] | None = None
 
@@ -520,9 +524,41 @@ class BulkRun:
                 related = field.get_cached_value(instance)
                 if related is not None and related.pk is None:  # written at flush: no id yet
                     raise NotHeld(f"{field.name} of {type(instance)._meta.label} is not written yet.")
-        instance.full_clean(validate_unique=False, validate_constraints=False)
+        self._full_clean(instance)
         self._staged.append((instance, require_context(instance)))
         self._handed.append(instance)
+
+    def _full_clean(self, instance: models.Model) -> None:
+        """`instance.full_clean()` without its unique and constraint checks (see the class
+        docstring), and with each field that has choices checked once per value and run: a
+        country is one of 250 choices, looked through anew on every check otherwise."""
+        exclude: set[str] = set()
+        errors: dict[str, list[str]] = {}
+        for field in _choice_fields(type(instance)):
+            raw = getattr(instance, field.attname)
+            try:
+                key = (field, type(raw), raw)
+                outcome = self._choices_checked.get(key)
+            except TypeError:  # unhashable (a list of countries): checked with the rest
+                continue
+            exclude.add(field.name)
+            if field.blank and raw in field.empty_values:
+                continue  # as Model.clean_fields
+            if outcome is None:
+                try:
+                    outcome = self._choices_checked[key] = (True, field.clean(raw, instance))
+                except ValidationError as error:
+                    outcome = self._choices_checked[key] = (False, error.messages)
+            if outcome[0]:
+                setattr(instance, field.attname, outcome[1])
+            else:
+                errors[field.name] = outcome[1]
+        try:
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+        if errors:
+            raise ValidationError(errors)
 
     def _record(self, instance: models.Model) -> None:
         if instance.pk is None and id(instance) not in self._created:
@@ -544,10 +580,15 @@ class BulkRun:
         self._created.clear()  # inserted: each has its primary key now
 
 
+@functools.cache
+def _choice_fields(model: type[models.Model]) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if field.choices]
+
+
 def _put_back(row: models.Model) -> None:
     """Undo what a refused write set on `row`: its fields as loaded, or as last recorded."""
     loaded = getattr(row, "_loaded_values", None)
     if loaded is None:  # new in the refused write: it is dropped with it
         return
     for name, value in loaded.items():
-        setattr(row, name, _snapshot(value))
+        setattr(row, name, kept_apart(value))

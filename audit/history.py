@@ -16,7 +16,7 @@ from typing import Any
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from audit.context import ChangeReasonRequired, current
+from toolkit.change_context import ChangeReasonRequired, current
 
 
 class AuditFields(models.Model):
@@ -148,7 +148,7 @@ def require_context(instance: models.Model):
     if context is None:
         raise ChangeReasonRequired(
             f"{instance._meta.verbose_name} {instance.pk or '(new)'} would be written without a change "
-            "reason: open audit.context.change_context(actor=..., reason=..., source=...)."
+            "reason: open toolkit.change_context.change_context(actor=..., reason=..., source=...)."
         )
     return context
 
@@ -247,7 +247,7 @@ def stored_alike(field: models.Field, old: Any, new: Any) -> bool:
         return False
 
 
-def _snapshot(value: Any) -> Any:
+def kept_apart(value: Any) -> Any:
     """A loaded value kept apart from the instance's own: a JSON list or dict changed in
     place must still read as a change."""
     return copy.deepcopy(value) if isinstance(value, list | dict) else value
@@ -286,13 +286,13 @@ class TrackedModel(models.Model):
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
         instance._loaded_values = {
-            name: _snapshot(value) for name, value in zip(field_names, values, strict=True)
+            name: kept_apart(value) for name, value in zip(field_names, values, strict=True)
         }
         return instance
 
     def remember_loaded_values(self) -> None:
         self._loaded_values = {
-            field.attname: _snapshot(getattr(self, field.attname)) for field in self._meta.concrete_fields
+            field.attname: kept_apart(getattr(self, field.attname)) for field in self._meta.concrete_fields
         }
 
     def clean_fields(self, exclude=None):

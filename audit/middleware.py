@@ -2,7 +2,7 @@
 
 import uuid
 
-from audit.context import request_scope
+from toolkit.change_context import request_scope
 
 
 class RequestIdMiddleware:

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from audit.context import SOURCES
 from audit.history import AuditedHistoricalRecords, TrackedModel, field_changes
 from toolkit.bounds import refuse_far_date, refuse_huge_numbers
+from toolkit.change_context import SOURCES
 
 SOURCE_CHOICES = [(source, source) for source in SOURCES]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from django.db import models, transaction
 
 from audit import bulk
-from audit.context import change_context
+from toolkit.change_context import change_context
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

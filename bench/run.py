@@ -184,8 +184,8 @@ def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]
     if last:
         from django.contrib.auth.models import Group, User
 
-        from audit.context import change_context
         from catalog.roles import ROLE_SALES
+        from toolkit.change_context import change_context
 
         admin = User.objects.get(username="bench")
         sales, _ = User.objects.get_or_create(username="bench-sales", defaults={"is_staff": True})

@@ -42,9 +42,9 @@ from typing import Any, TextIO
 import django
 from django.db import transaction
 
-from audit.context import change_context, request_scope
 from segments import matching
 from toolkit import revisions
+from toolkit.change_context import change_context, request_scope
 
 FEATURES = 200
 ARCHIVED_FEATURES = 4

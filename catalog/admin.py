@@ -22,7 +22,6 @@ from audit.admin_base import (
     AuditedModelForm,
     reason_field,
 )
-from audit.context import normalize_reason
 from audit.imports.admin import AuditedImportExportMixin
 from catalog import permissions, services
 from catalog.forms import FeatureValueFormMixin, LevelsField, MarketsField, ValueField
@@ -32,6 +31,7 @@ from catalog.values import display_value
 from reporting.admin import FeatureReportingTab
 from segments import services as segment_services
 from segments.models import TargetingRule
+from toolkit.change_context import normalize_reason
 
 
 class FeatureForm(AuditedModelForm):

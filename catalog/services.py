@@ -14,13 +14,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 
-from audit.context import change_context
 from audit.history import has_unsaved_changes
 from audit.writes import atomic, delete_audited, save_audited
 from catalog import permissions
 from catalog.models import Entitlement, Feature, Item, Tag
 from toolkit import revisions
-from toolkit.upsert import assign, find, is_noop, locked
+from toolkit.change_context import change_context
+from toolkit.upsert import assign, find, is_noop, locked, put
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -97,15 +97,15 @@ def item_put(
 ) -> tuple[Item, bool]:
     """Create the plan, add-on or charge `key` or set `values` on it. Returns it and whether
     it was created."""
-    item, before = locked(Item.objects, partial=partial, missing=f"No item {key}.", key=key)
-    created = item is None
-    item = item or Item(key=key)
-    assign(item, values)
-    if is_noop(item, before):
-        permissions.require_catalog_perm(actor, "change", "item")
-    else:
-        item_save(item=item, actor=actor, reason=reason, source=source)
-    return item, created
+    return put(
+        Item.objects,
+        lookup={"key": key},
+        values=values,
+        partial=partial,
+        missing=f"No item {key}.",
+        save=lambda item: item_save(item=item, actor=actor, reason=reason, source=source),
+        unchanged=lambda item: permissions.require_catalog_perm(actor, "change", "item"),
+    )
 
 
 @atomic
@@ -152,18 +152,17 @@ def entitlement_put(
     it had. Returns the entitlement and whether it was created."""
     item = find(Item.objects, key=item_key, missing=f"No item {item_key}.")
     feature = find(Feature.objects, key=feature_key, missing=f"No feature {feature_key}.")
-    entitlement, before = locked(
-        Entitlement.objects, partial=False, missing="", item_id=item.pk, feature_id=feature.pk
+    who = {"actor": actor, "reason": reason, "source": source}
+    # The item and the feature are the rows just read: the entitlement names them without a query.
+    return put(
+        Entitlement.objects,
+        lookup={"item_id": item.pk, "feature_id": feature.pk},
+        values={"item": item, "feature": feature, "value": value},
+        partial=False,
+        missing="",
+        save=lambda entitlement: entitlement_save(entitlement=entitlement, **who),
+        unchanged=lambda entitlement: permissions.require_catalog_perm(actor, "change", "entitlement"),
     )
-    created = entitlement is None
-    entitlement = entitlement or Entitlement()
-    entitlement.item, entitlement.feature = item, feature  # the rows just read: no query to name them
-    entitlement.value = value
-    if is_noop(entitlement, before):
-        permissions.require_catalog_perm(actor, "change", "entitlement")
-    else:
-        entitlement_save(entitlement=entitlement, actor=actor, reason=reason, source=source)
-    return entitlement, created
 
 
 @atomic

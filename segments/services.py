@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from django.core.exceptions import ValidationError
 
-from audit.context import change_context
 from audit.writes import atomic, delete_audited, save_audited
 from catalog import permissions as catalog_permissions
 from catalog.models import Feature, Tag
@@ -18,6 +17,7 @@ from catalog.values import clean_value
 from segments import permissions
 from segments.models import Condition, Segment, SegmentMember, TargetingRule
 from toolkit import revisions
+from toolkit.change_context import change_context
 from toolkit.upsert import assign, is_noop, locked
 
 if TYPE_CHECKING:

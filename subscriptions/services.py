@@ -20,7 +20,7 @@ from catalog.models import Feature, Item
 from subscriptions import permissions
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 from toolkit import revisions
-from toolkit.upsert import assign, find, is_noop, locked
+from toolkit.upsert import assign, find, is_noop, locked, put
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -41,17 +41,16 @@ def customer_put(
 ) -> tuple[Customer, bool]:
     """Create the customer `external_id` or set `values` on it (PATCH: `partial`, and it must
     exist). Returns the customer and whether it was created."""
-    customer, before = locked(
-        Customer.objects, partial=partial, missing=f"No customer {external_id}.", external_id=external_id
+    who = {"actor": actor, "reason": reason, "source": source}
+    return put(
+        Customer.objects,
+        lookup={"external_id": external_id},
+        values=values,
+        partial=partial,
+        missing=f"No customer {external_id}.",
+        save=lambda customer: customer_save(customer=customer, **who),
+        unchanged=lambda customer: permissions.require(actor, "change", "customer"),
     )
-    created = customer is None
-    customer = customer or Customer(external_id=external_id)
-    assign(customer, values)
-    if is_noop(customer, before):
-        permissions.require(actor, "change", "customer")
-    else:
-        customer_save(customer=customer, actor=actor, reason=reason, source=source)
-    return customer, created
 
 
 @atomic

@@ -8,14 +8,15 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from audit.context import change_context
+from toolkit.change_context import change_context
+from toolkit.redis import redis_client
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with an empty cache. Only this run's keys are removed (the test
     settings give each run its own prefix): FLUSHDB would wipe other runs' keys too."""
-    client = cache._cache.get_client(write=True)
+    client = redis_client()
     prefix = cache.make_key("")
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:

@@ -10,10 +10,10 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from audit.context import change_context
 from catalog.models import Entitlement, Feature, Item, Tag
 from segments.models import Condition, Segment, SegmentMember, TargetingRule
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from toolkit.change_context import change_context
 
 TEST_REASON = "Test data"
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.urls import reverse
 
-from audit.context import change_context
+from toolkit.change_context import change_context
 
 
 def _bulk_rows(table_sql: str) -> None:

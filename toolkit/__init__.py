@@ -1,3 +1,3 @@
 """The ground floor: small building blocks every app may use and that know nothing of the
 domain (no imports from catalog, segments, subscriptions, api, reporting or bench; of audit,
-only `audit.context`, itself ground floor). `lint-imports` checks it (pyproject.toml)."""
+only `toolkit.change_context`, itself ground floor). `lint-imports` checks it (pyproject.toml)."""

@@ -2,7 +2,8 @@
 
 Services read the row a PUT or PATCH writes with `locked()` and the rows it refers to with
 `find()`, then compare before and after with `is_noop()`: a write that changes nothing
-records nothing, and only needs the permission to change.
+records nothing, and only needs the permission to change. `put()` is that whole step for a
+row written as one piece.
 
 A bulk run (`audit.bulk.BulkRun`, used by the scheduled-change sweep) loads the rows of many
 writes at once and stands in front of the database while the same services run, one write
@@ -13,7 +14,7 @@ What it does not hold raises `NotHeld`, and that write runs on its own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -122,6 +123,33 @@ def locked(
             raise queryset.model.DoesNotExist(missing)
         return None, None
     return row, stored_values(row)
+
+
+def put(
+    queryset: models.QuerySet,
+    *,
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    partial: bool,
+    missing: str,
+    save: Callable[[Any], Any],
+    unchanged: Callable[[Any], Any],
+    new: Callable[[], Any] | None = None,
+) -> tuple[Any, bool]:
+    """Create or replace one row: the row `lookup` names, locked (or `new()`, by default the
+    model with `lookup`'s values), given `values`; then `save(row)` when that changes what
+    the database holds, else `unchanged(row)` (the permission an unchanged write needs).
+    Returns the row and whether it was created."""
+    row, before = locked(queryset, partial=partial, missing=missing, **lookup)
+    created = row is None
+    if created:
+        row = new() if new is not None else queryset.model(**lookup)
+    assign(row, values)
+    if is_noop(row, before):
+        unchanged(row)
+    else:
+        save(row)
+    return row, created
 
 
 def _lookup(queryset: models.QuerySet, lookup: dict[str, Any], *, lock: bool) -> Any:

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 from import_export.formats import base_formats
 
-from audit.context import ChangeReasonRequired, normalize_reason, request_scope
 from audit.imports.resources import ImportResult, ServiceResource
 from toolkit import revisions
+from toolkit.change_context import ChangeReasonRequired, normalize_reason, request_scope
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

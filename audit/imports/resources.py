@@ -18,9 +18,9 @@ from import_export.resources import Resource
 from import_export.results import Result, RowResult
 
 from audit.bulk import BulkRun, NotHeld
-from audit.context import normalize_reason
 from audit.imports.cells import cell_text, parse_bool
 from toolkit import revisions
+from toolkit.change_context import normalize_reason
 from toolkit.spreadsheet import safe_cell, unquote_cell
 
 if TYPE_CHECKING:

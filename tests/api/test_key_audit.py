@@ -19,9 +19,9 @@ from django.urls import reverse
 
 from api import services
 from api.models import APIKey
-from audit.context import ChangeReasonRequired
 from audit.models import AuditEntry
 from tests.factories import SuperuserFactory, UserFactory
+from toolkit.change_context import ChangeReasonRequired
 
 REASON = "OPS-42: billing sync moves to the new cluster"
 

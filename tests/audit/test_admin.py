@@ -16,12 +16,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.context import SOURCES, change_context
 from audit.models import AuditEntry
 from catalog.models import Feature, FeatureUserPermission
 from subscriptions.models import Customer
 from tests import factories as f
 from tests.admin_pages import explain_without_scans_or_sorts, text
+from toolkit.change_context import SOURCES, change_context
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +246,7 @@ def test_customer_filter__external_id__lists_its_subscriptions_addons_and_overri
 
 
 def test_customer_filter__override_deleted_since__still_listed(client, superuser):
-    from audit.context import change_context
+    from toolkit.change_context import change_context
 
     override = f.OverrideFactory(subscription__customer__external_id="acme")
     override_id = override.pk

@@ -11,7 +11,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from audit.context import SOURCES, ChangeReasonRequired, change_context
 from audit.history import AuditFields
 from audit.models import AuditEntry
 from catalog import services as catalog_services
@@ -19,6 +18,7 @@ from catalog.models import Feature, Item
 from subscriptions import services
 from subscriptions.models import Customer
 from tests import factories
+from toolkit.change_context import SOURCES, ChangeReasonRequired, change_context
 
 TRACKED = sorted(
     (

@@ -10,12 +10,12 @@ from django.apps import apps
 from django.core.management import call_command
 from django.db import transaction
 
-from audit.context import ChangeReasonRequired, change_context
 from audit.models import AuditEntry
 from catalog.models import Feature, Tag
 from subscriptions.models import Customer
 from tests import factories
 from tests.audit.test_history import TRACKED
+from toolkit.change_context import ChangeReasonRequired, change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.urls import reverse
 
-from audit.context import ChangeReasonRequired, change_context
 from audit.models import AuditEntry
 from tests.formdata import form_data
+from toolkit.change_context import ChangeReasonRequired, change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -104,6 +104,25 @@ def test_schedule__not_an_api_write__refused(catalog_user):
 
 
 @pytest.mark.django_db
+def test_schedule__a_body_the_api_would_refuse__refused_when_scheduled(catalog_user):
+    with pytest.raises(ValidationError) as refused:
+        _schedule(catalog_user, "PATCH", "/api/v1/customers/acme", {"traits": {"seats": 2**64}})
+
+    assert refused.value.message_dict["body"][0].startswith("Numbers must lie within")
+    assert "traits.seats" in refused.value.message_dict["body"][0]
+    assert not ScheduledChange.objects.exists()
+
+
+@pytest.mark.django_db
+def test_schedule__a_write_the_endpoint_does_not_take__refused_saying_so(catalog_user):
+    with pytest.raises(ValidationError) as refused:
+        _schedule(catalog_user, "POST", "/api/v1/items/basic", {"name": "Basic"})
+
+    assert refused.value.message_dict == {"method": ["/api/v1/items/basic takes no POST."]}
+    assert not ScheduledChange.objects.exists()
+
+
+@pytest.mark.django_db
 def test_cancel__pending_change__canceled_with_reason_and_never_applied(catalog_user):
     change = _schedule(catalog_user, "PUT", "/api/v1/items/basic/entitlements/4k-streaming", {"value": True})
     cancel_change(change=change, actor=catalog_user, reason="Launch postponed", source="shell")

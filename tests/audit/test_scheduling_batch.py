@@ -18,7 +18,6 @@ from rest_framework.exceptions import ValidationError
 
 from audit import scheduling
 from audit.bulk import AuditedWrites, bulk_create_audited
-from audit.context import change_context
 from audit.models import AuditEntry, ScheduledChange
 from audit.writes import delete_audited
 from catalog.models import Entitlement, Feature, Item
@@ -26,6 +25,7 @@ from catalog.roles import ROLE_SALES
 from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 from toolkit import revisions
+from toolkit.change_context import change_context
 
 MODELS = [Customer, Subscription, SubscriptionAddon, Override, Entitlement, Item, Feature, ScheduledChange]
 VOLATILE = {"id", "created_at", "history_id", "history_date", "request_id", "history_user_id"}

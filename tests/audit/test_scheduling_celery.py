@@ -17,11 +17,11 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.bulk import bulk_create_audited
-from audit.context import change_context
 from audit.models import ScheduledChange
 from audit.scheduling import BATCH, schedule_change
 from audit.tasks import sweep_scheduled_changes
 from subscriptions.models import Customer
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.celery
 

@@ -12,11 +12,11 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.urls import reverse
 
-from audit.context import change_context
 from catalog.models import Entitlement, Feature, FeatureGroupPermission, FeatureUserPermission, Item, Tag
 from tests import factories as f
 from tests.admin_pages import count_queries, page_url, post_form, text
 from tests.audit_trail import history_rows
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

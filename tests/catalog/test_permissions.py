@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from audit.context import change_context
 from catalog.models import FeatureGroupPermission, FeatureUserPermission
 from segments.models import SegmentUserPermission
 from tests import factories as f
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

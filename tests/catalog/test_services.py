@@ -7,10 +7,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from audit.context import ChangeReasonRequired, change_context
 from catalog import services
 from catalog.models import Entitlement, Feature, Item
 from tests import factories as f
+from toolkit.change_context import ChangeReasonRequired, change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -51,8 +51,8 @@ def observe() -> dict:
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from audit.context import change_context
     from tests import factories as f
+    from toolkit.change_context import change_context
 
     seen: dict = {
         "site_class": f"{admin.site.__class__.__module__}.{admin.site.__class__.__qualname__}",

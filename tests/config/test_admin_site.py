@@ -85,8 +85,8 @@ def test_breadcrumb__object_with_a_lowercase_key__shown_as_written(client, super
 def test_dates__change_form_read_only_time__one_format_with_utc(client, superuser):
     from datetime import UTC, datetime
 
-    from audit.context import change_context
     from audit.models import ScheduledChange
+    from toolkit.change_context import change_context
 
     with change_context(actor=superuser, reason="Test", source="shell"):
         change = ScheduledChange.objects.create(

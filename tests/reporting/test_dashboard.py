@@ -16,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from api.models import CheckCount
-from audit.context import change_context
 from audit.models import ScheduledChange
 from catalog.models import Feature, Item
 from reporting.models import UsageSnapshot
@@ -24,6 +23,7 @@ from reporting.services import usage_snapshot_refresh
 from subscriptions.models import Customer, Subscription
 from tests import factories as f
 from tests.reporting.conftest import page_numbers, per_feature, rendered_tables
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from api.models import CheckCount
-from audit.context import change_context
 from audit.models import ScheduledChange
 from catalog.models import Item
 from reporting.tables import CHECK_DAYS, PAGE_ROWS, TABLES
 from tests import factories as f
 from tests.reporting.conftest import HAVE_KINDS, csv_rows, per_feature, rendered_tables
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,11 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.urls import reverse
 
-from audit.context import change_context
 from segments.models import Condition, Segment, SegmentGroupPermission, SegmentMember, SegmentUserPermission
 from tests import factories as f
 from tests.admin_pages import count_queries, page_url, post_form, text
 from tests.audit_trail import history_rows
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from django.core.exceptions import ValidationError
 
-from audit.context import ChangeReasonRequired, change_context
 from segments import services
 from segments.models import Condition, Segment, SegmentMember, TargetingRule
 from tests import factories as f
+from toolkit.change_context import ChangeReasonRequired, change_context
 
 pytestmark = pytest.mark.django_db
 

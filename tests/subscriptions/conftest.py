@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from audit.context import change_context
 from tests import factories as f
+from toolkit.change_context import change_context
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django_countries.fields import CountryField
 
-from audit.context import change_context
 from catalog.models import Feature
 from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription
@@ -31,6 +30,7 @@ from tests.admin_pages import (
     text,
 )
 from tests.audit_trail import history_rows
+from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -13,13 +13,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from audit.context import change_context
 from catalog.models import Feature
 from catalog.values import LARGEST_WHOLE_NUMBER, clean_grant_value, clean_value
 from subscriptions import services
 from subscriptions.models import Customer, Override
 from subscriptions.selectors import resolve_customer
 from tests import factories as f
+from toolkit.change_context import change_context
 
 WHO = {"actor": None, "reason": "Contract ACME-2026: 40 seats negotiated", "source": "shell"}
 

@@ -9,10 +9,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from audit.context import ChangeReasonRequired, change_context
 from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
 from tests import factories as f
+from toolkit.change_context import ChangeReasonRequired, change_context
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from audit.context import ChangeReasonRequired
+from toolkit.change_context import ChangeReasonRequired
 from toolkit.rest.exceptions import BadRequest, ChangeReasonMissing, Conflict, RequestTooLarge, Unavailable
 
 

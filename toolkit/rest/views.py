@@ -26,7 +26,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.views import APIView
 
-from audit.context import normalize_reason
+from toolkit.change_context import normalize_reason
 from toolkit.rest.exceptions import ChangeReasonMissing
 from toolkit.rest.pagination import KeyCursorPagination
 

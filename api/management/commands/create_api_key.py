@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from api import services
 from api.models import APIKey
-from audit.context import normalize_reason
+from toolkit.change_context import normalize_reason
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ import textwrap
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.context import ChangeReasonRequired
 from audit.imports.files import KINDS, describe, import_file, resource_for
+from toolkit.change_context import ChangeReasonRequired
 
 
 def _kinds_help() -> str:

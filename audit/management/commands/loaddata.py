@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.core.management.commands import loaddata
 
-from audit.context import change_context, normalize_reason
+from toolkit.change_context import change_context, normalize_reason
 
 
 class Command(loaddata.Command):

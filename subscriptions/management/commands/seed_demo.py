@@ -10,7 +10,6 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import change_context, request_scope
 from catalog import services as catalog_services
 from catalog.models import Feature, Item, Tag
 from catalog.roles import ROLE_CATALOG, ROLE_PRODUCT, ROLE_SALES, ROLE_SUPPORT
@@ -18,6 +17,7 @@ from segments import services as segment_services
 from segments.models import Segment
 from subscriptions import services
 from subscriptions.models import Customer, Override, Subscription
+from toolkit.change_context import change_context, request_scope
 
 DEMO_PASSWORD = "entitle-demo"
 REASON = "Demo catalogue loaded by seed_demo."

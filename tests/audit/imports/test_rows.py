@@ -81,7 +81,7 @@ def test_import__preview__writes_nothing_and_shows_old_and_new(catalog_user):
 
 
 def test_import__apply_without_a_reason__is_refused_before_anything(catalog_user):
-    from audit.context import ChangeReasonRequired
+    from toolkit.change_context import ChangeReasonRequired
 
     with pytest.raises(ChangeReasonRequired):
         import_text(
@@ -385,6 +385,26 @@ def test_import__overrides__a_revoke_with_a_value_and_an_overlap_are_refused(sup
     reasons = [row.reasons[0] for row in result.refused]
     assert reasons[0] == "value: A revoke has no value: leave the cell empty."
     assert reasons[1].startswith("valid_from: This window overlaps override #")
+
+
+def test_import__overrides__two_rows_overlapping_each_other__the_preview_refuses_the_second(support_user):
+    text = """
+        subscription,feature,valid_from,effect,value,valid_until
+        sub-cinephile,4k-streaming,2030-01-01,grant,true,2030-03-01
+        sub-cinephile,4k-streaming,2030-02-01,grant,true,2030-04-01
+        """
+
+    preview = import_text("overrides", text, user=support_user)
+    applied = import_text("overrides", text, user=support_user, apply=True)
+
+    for result in (preview, applied):
+        assert [row.line for row in result.changes] == [2]
+        assert [row.line for row in result.refused] == [3]
+        assert result.refused[0].reasons[0].startswith("valid_from: This window overlaps override #")
+    assert not applied.applied
+    assert not Override.objects.filter(
+        subscription__external_id="sub-cinephile", valid_from__year=2030
+    ).exists()
 
 
 # --- segment lists ---------------------------------------------------------------------------------
