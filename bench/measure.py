@@ -358,21 +358,22 @@ def plan_change(
     committed_at = time.perf_counter()
     if response.status_code != 200:
         raise SystemExit(f"The plan change answered {response.status_code}: {response.content[:300]!r}")
-    stale = 0
     first_ms = []
     visible_ms = []
+    stale_ms = []  # when each customer that answered the old value first showed the new one
     for external_id in chosen:
         asked = time.perf_counter()
         _, answer = _http_json(f"{base}/{external_id}/entitlements/{feature.key}", read_key)
         first_ms.append((time.perf_counter() - asked) * 1000)
-        if answer["value"] != new:
-            stale += 1
-            # Ask again until it shows (the server's listener may not have had the bump yet).
-            while answer["value"] != new and time.perf_counter() - committed_at < 5:
-                time.sleep(0.005)
-                _, answer = _http_json(f"{base}/{external_id}/entitlements/{feature.key}", read_key)
+        stale = answer["value"] != new
+        # Ask again until it shows (the server's listener may not have had the bump yet).
+        while answer["value"] != new and time.perf_counter() - committed_at < 5:
+            time.sleep(0.005)
+            _, answer = _http_json(f"{base}/{external_id}/entitlements/{feature.key}", read_key)
         if answer["value"] == new:
             visible_ms.append((time.perf_counter() - committed_at) * 1000)
+            if stale:
+                stale_ms.append(visible_ms[-1])
     all_seen_ms = (time.perf_counter() - committed_at) * 1000
     cost: Cost = box["cost"]
     deletes = sum(n for name, n in cost.by_command.items() if name in ("DEL", "UNLINK", "DELETE"))
@@ -387,9 +388,10 @@ def plan_change(
         "write_queries": cost.queries,
         "write_redis_commands": cost.by_command,
         "write_redis_deletes": deletes,
-        "stale_answers_after_commit": stale,
+        "stale_answers_after_commit": len(stale_ms) + len(chosen) - len(visible_ms),
+        "stale_seen_ms": [round(ms, 1) for ms in stale_ms],
         "never_seen": len(chosen) - len(visible_ms),
-        "stale_seen_after_ms_max": round(max(visible_ms), 1) if stale and visible_ms else 0.0,
+        "stale_seen_after_ms_max": round(max(stale_ms), 1) if stale_ms else 0.0,
         "first_check_after_ms_median": round(statistics.median(first_ms), 1),
         "first_check_after_ms_max": round(max(first_ms), 1),
         "all_sampled_seen_ms": round(all_seen_ms, 1),
