@@ -173,7 +173,7 @@ def _import(im: dict[str, Any]) -> str:
     preview, apply = im["preview"], im["apply"]
     return (
         f"A CSV of {im['rows']} item entitlements (every item × every feature; {im['entitlements before']} "
-        f"existed), as the catalog's admin: the preview took {preview['seconds']} s "
+        f"existed), as a superuser: the preview took {preview['seconds']} s "
         f"({preview['counts']}), applying it {apply['seconds']} s (applied: {apply['applied']}, "
         f"{im['history rows']} history rows), then rolled back."
     )
