@@ -159,14 +159,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         revision_at = batch.get(keys.REVISION_KEY)
         if prefetch is not None:
             prefetch(request, batch)
-        unsent = counters.drain()
-        throttle_at = counters.queue(batch, unsent)
-        try:
-            results = batch.execute()
-        except Exception:
-            counters.restore(unsent)
-            raise
-        counters.received(throttle_at, results, unsent)
+        results = counters.execute(batch)  # with the counts this process has not sent yet
 
         current = as_int(results[revision_at])
         known.observe_read(keys=current)

@@ -156,10 +156,13 @@ class Counters:
 
     def flush(self) -> None:
         """Send what is pending in one round trip (the listener's beat; tests; exit)."""
+        if self.pending:
+            self.execute(Batch())
+
+    def execute(self, batch: Batch) -> list:
+        """Run `batch` with what is pending added to it (one round trip); the counts go back
+        to pending if it fails. Returns the batch's results."""
         drained = self.drain()
-        if not drained:
-            return
-        batch = Batch()
         slots = self.queue(batch, drained)
         try:
             results = batch.execute()
@@ -167,6 +170,7 @@ class Counters:
             self.restore(drained)
             raise
         self.received(slots, results, drained)
+        return results
 
 
 counters = Counters()
