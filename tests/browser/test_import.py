@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import screenshot
+
 pytestmark = pytest.mark.browser
 
 REASON = "Spring price list, ticket CAT-2031"
@@ -44,6 +46,7 @@ def test_catalog__imports_entitlements__previews__confirms_with_a_reason__finds_
     expect(changes.locator("tr", has_text="business → max-members")).to_contain_text("50")
     expect(changes.locator("tr", has_text="starter → 4k-streaming")).to_contain_text("Create")
     assert Entitlement.objects.get(item__key="business", feature__key="max-members").value == 25
+    screenshot(page, "import-preview")
 
     # Confirming needs a reason.
     page.get_by_role("button", name="Confirm import").click()
@@ -52,6 +55,7 @@ def test_catalog__imports_entitlements__previews__confirms_with_a_reason__finds_
     page.get_by_role("button", name="Confirm import").click()
     expect(page.get_by_text("Imported price-list.csv: 1 created, 1 changed")).to_be_visible()
     assert Entitlement.objects.get(item__key="business", feature__key="max-members").value == 50
+    screenshot(page, "import-applied")
 
     # The audit log lists both changes under the reason, from the import, by the catalog admin.
     page.goto(f"{demo_live.url}/admin/audit/auditentry/?q={REASON.replace(' ', '+')}")
@@ -62,3 +66,8 @@ def test_catalog__imports_entitlements__previews__confirms_with_a_reason__finds_
     expect(changed).to_contain_text("import")
     expect(changed).to_contain_text("50")
     expect(rows.filter(has_text="starter → 4k-streaming")).to_have_count(1)
+    screenshot(page, "import-audit-log")
+
+    # The preview went through the same services and was rolled back: it left no entry.
+    page.goto(f"{demo_live.url}/admin/audit/auditentry/?q=Preview+of+an+import")
+    expect(page.locator("#result_list tbody tr")).to_have_count(0)
