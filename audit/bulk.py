@@ -483,9 +483,11 @@ class BulkRun:
         """Keep `row`, and the rows loaded with it, by primary key: the audit log names a
         foreign key's old target from these."""
         self._by_pk.setdefault(type(row), {})[row.pk] = row
-        for related in row._state.fields_cache.values():
-            if isinstance(related, models.Model) and related.pk is not None:
-                self._by_pk.setdefault(type(related), {})[related.pk] = related
+        for field in row._meta.concrete_fields:
+            if field.many_to_one and field.is_cached(row):
+                related = field.get_cached_value(row)
+                if related is not None and related.pk is not None:
+                    self._by_pk.setdefault(type(related), {})[related.pk] = related
 
     # -- the writes
 
