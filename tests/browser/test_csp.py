@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from reporting.services import usage_snapshot_refresh
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import open_sidebar, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -48,11 +48,6 @@ class Refusals:
             for text in self.console + self.errors
             if "Content Security Policy" in text or "Refused to" in text or "unsafe-eval" in text
         ] + self.violations
-
-
-def open_sidebar(page: Page, title: str) -> None:
-    # A sidebar link's accessible name starts with its icon's ligature ("toggle_on Features").
-    page.get_by_role("link", name=re.compile(rf"\b{re.escape(title)}$")).first.click()
 
 
 def assert_policy_sent(response) -> None:
