@@ -71,3 +71,36 @@ def test_catalog__imports_entitlements__previews__confirms_with_a_reason__finds_
     # The preview went through the same services and was rolled back: it left no entry.
     page.goto(f"{demo_live.url}/admin/audit/auditentry/?q=Preview+of+an+import")
     expect(page.locator("#result_list tbody tr")).to_have_count(0)
+
+
+OVERRIDES = b"""subscription,feature,valid_from,effect,value,valid_until
+sub-streamfan,4k-streaming,2030-06-06,grant,true,2030-06-09
+sub-acme,max-members,2030-06-06,grant,50,
+"""
+
+
+def test_support__imports_overrides__a_feature_not_tagged_for_support_is_refused_in_the_preview(
+    page, demo_live, login, tmp_path
+):
+    from subscriptions.models import Override
+
+    overrides = tmp_path / "goodwill.csv"
+    overrides.write_bytes(OVERRIDES)
+    before = Override.objects.count()
+    login(page, demo_live, "support")
+
+    page.goto(f"{demo_live.url}/admin/subscriptions/override/")
+    page.get_by_role("link", name="Import").click()
+    page.locator("#id_import_file").set_input_files(str(overrides))
+    page.locator("#id_format").select_option(label="csv")
+    page.get_by_role("button", name="Preview").click()
+
+    # The preview runs each row through the service, as Support: the grant of a feature tagged
+    # for Support is shown, the other is refused with the service's own words, and nothing can
+    # be confirmed.
+    preview = page.get_by_test_id("import-preview")
+    expect(preview).to_contain_text("Preview: 1 created, 0 changed, 0 removed, 0 unchanged, 1 refused")
+    expect(page.get_by_text("You may not grant or revoke max-members.")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm import")).to_have_count(0)
+    screenshot(page, "import-overrides-support-preview")
+    assert Override.objects.count() == before
