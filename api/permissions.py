@@ -1,5 +1,7 @@
-"""A key's scope: `read` keys check entitlements and read; `write` keys also write. What a
-write may change is then up to the key owner's permissions, checked by the services.
+"""A key's scope: `read` keys check entitlements, read and count usage; `write` keys also
+write. What a write may change is then up to the key owner's permissions, checked by the
+services. A view that changes nothing in the catalog or the customers' records (counting usage)
+says `any_scope = True`.
 
 `request.auth` is the `KeyPrincipal` of the request's key (`api.authentication`)."""
 
@@ -18,6 +20,6 @@ class HasScope(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         scope = getattr(request.auth, "scope", None)
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS or getattr(view, "any_scope", False):
             return scope in (READ, WRITE)
         return scope == WRITE

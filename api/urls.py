@@ -15,6 +15,7 @@ v1 = [
     path("", include("catalog.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("subscriptions.api.urls")),
+    path("", include("usage.api.urls")),
     path("", include("audit.api.urls")),
 ]
 

@@ -13,6 +13,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords, TrackedModel, TrackedQuerySet
 from catalog.values import clean_value
+from toolkit import periods
 from toolkit.bounds import refuse_huge_numbers
 
 
@@ -46,6 +47,21 @@ class Feature(TrackedModel):
         QUANTITY = "quantity", "Quantity (one of a list of amounts)"
         RANGE = "range", "Range (a whole number between bounds)"
         CUSTOM = "custom", "Custom (one of an ordered list of levels)"
+        METERED = "metered", "Metered (a usage limit per period)"
+
+    class Period(models.TextChoices):
+        DAY = periods.DAY, "Day"
+        WEEK = periods.WEEK, "Week (from Monday)"
+        MONTH = periods.MONTH, "Month"
+        YEAR = periods.YEAR, "Year"
+
+    class PeriodAnchor(models.TextChoices):
+        CALENDAR = periods.CALENDAR, "The calendar (UTC)"
+        BILLING_CYCLE = periods.BILLING_CYCLE, "The subscription's billing cycle"
+
+    class LimitType(models.TextChoices):
+        HARD = "hard", "Hard: consumption beyond the limit is refused"
+        SOFT = "soft", "Soft: consumption beyond the limit is allowed and reported"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -73,7 +89,26 @@ class Feature(TrackedModel):
     )
     min_value = models.IntegerField(null=True, blank=True, help_text="Range features only.")
     max_value = models.IntegerField(null=True, blank=True, help_text="Range features only.")
-    allow_unlimited = models.BooleanField(default=False, help_text="Quantity features only.")
+    allow_unlimited = models.BooleanField(default=False, help_text="Quantity and metered features only.")
+    period = models.CharField(
+        max_length=8,
+        choices=Period.choices,
+        blank=True,
+        help_text="Metered features only: how long usage counts before it starts again from zero.",
+    )
+    period_anchor = models.CharField(
+        max_length=16,
+        choices=PeriodAnchor.choices,
+        blank=True,
+        help_text="Metered features only: whether periods follow the calendar or each "
+        "subscription's billing cycle (its current period's end).",
+    )
+    limit_type = models.CharField(
+        max_length=8,
+        choices=LimitType.choices,
+        blank=True,
+        help_text="Metered features only.",
+    )
     markets = CountryField(
         multiple=True,
         blank=True,
@@ -104,8 +139,13 @@ class Feature(TrackedModel):
                 | Q(min_value__isnull=False, max_value__isnull=False, min_value__lte=models.F("max_value")),
             ),
             models.CheckConstraint(
-                name="feature_unlimited_only_for_quantity",
-                condition=Q(kind="quantity") | Q(allow_unlimited=False),
+                name="feature_unlimited_only_for_numbers",
+                condition=Q(kind__in=["quantity", "metered"]) | Q(allow_unlimited=False),
+            ),
+            models.CheckConstraint(
+                name="feature_metered_has_period",
+                condition=(Q(kind="metered") & ~Q(period="") & ~Q(period_anchor="") & ~Q(limit_type=""))
+                | (~Q(kind="metered") & Q(period="", period_anchor="", limit_type="")),
             ),
         ]
 
@@ -115,6 +155,10 @@ class Feature(TrackedModel):
     @property
     def is_archived(self) -> bool:
         return self.status == self.Status.ARCHIVED
+
+    @property
+    def is_metered(self) -> bool:
+        return self.kind == self.Kind.METERED
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -149,8 +193,15 @@ class Feature(TrackedModel):
                 errors["max_value"] = "The maximum must not be below the minimum."
         elif self.min_value is not None or self.max_value is not None:
             errors["min_value"] = "Only range features have a minimum and maximum."
-        if self.allow_unlimited and self.kind != self.Kind.QUANTITY:
-            errors["allow_unlimited"] = "Only quantity features can be unlimited."
+        if self.allow_unlimited and self.kind not in (self.Kind.QUANTITY, self.Kind.METERED):
+            errors["allow_unlimited"] = "Only quantity and metered features can be unlimited."
+        metering = {"period": self.period, "period_anchor": self.period_anchor, "limit_type": self.limit_type}
+        if self.kind == self.Kind.METERED:
+            for name, value in metering.items():
+                if not value:
+                    errors[name] = f"A metered feature needs its {self._meta.get_field(name).verbose_name}."
+        else:  # left over from a kind changed in the same edit: only metered features count usage
+            self.period = self.period_anchor = self.limit_type = ""
         if errors:
             raise ValidationError(errors)
 

@@ -5,7 +5,7 @@ catalog revision (see `subscriptions.selectors`)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from catalog.models import Entitlement, Feature, Item
 from segments.matching import ConditionSpec, RuleSpec, SegmentSpec
@@ -30,6 +30,7 @@ class CatalogSpecs:
     segments: dict[str, SegmentSpec]  # rules only; lists are per customer
     segment_keys: dict[int, str]  # segment pk → key
     items: dict[int, ItemInfo]  # item pk → grants
+    feature_ids: dict[str, int] = field(default_factory=dict)  # active features' key → pk
 
 
 def feature_spec(feature: Feature, rules: tuple[TargetingRuleSpec, ...] = ()) -> FeatureSpec:
@@ -43,6 +44,9 @@ def feature_spec(feature: Feature, rules: tuple[TargetingRuleSpec, ...] = ()) ->
         keep_when_delinquent=feature.keep_when_delinquent,
         fallback=feature.fallback,
         rules=rules,
+        period=feature.period,
+        period_anchor=feature.period_anchor,
+        limit_type=feature.limit_type,
     )
 
 
@@ -56,10 +60,9 @@ def load_catalog_specs() -> CatalogSpecs:
         "feature_id", "position"
     ).values_list("feature_id", "segment__key", "value"):
         rules_by_feature[feature_id].append(TargetingRuleSpec(segment_key=segment_key, value=value))
-    features = tuple(
-        feature_spec(f, tuple(rules_by_feature.get(f.pk, ())))
-        for f in Feature.objects.filter(status=Feature.Status.ACTIVE).order_by("key")
-    )
+    rows = list(Feature.objects.filter(status=Feature.Status.ACTIVE).order_by("key"))
+    features = tuple(feature_spec(f, tuple(rules_by_feature.get(f.pk, ()))) for f in rows)
+    feature_ids = {f.key: f.pk for f in rows}
 
     conditions: dict[int, dict[int, list[ConditionSpec]]] = defaultdict(lambda: defaultdict(list))
     for segment_id, rule, attribute, op, value in Condition.objects.order_by(
@@ -84,4 +87,6 @@ def load_catalog_specs() -> CatalogSpecs:
         pk: ItemInfo(key=key, kind=kind, rank=rank, grace_days=grace, grants=tuple(grants.get(pk, ())))
         for pk, key, kind, rank, grace in Item.objects.values_list("pk", "key", "kind", "rank", "grace_days")
     }
-    return CatalogSpecs(features=features, segments=segments, segment_keys=segment_keys, items=items)
+    return CatalogSpecs(
+        features=features, segments=segments, segment_keys=segment_keys, items=items, feature_ids=feature_ids
+    )

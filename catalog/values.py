@@ -1,6 +1,7 @@
 """What value a feature may be given. Entitlements and targeting rules pick one of the
 feature's levels (`clean_value`); an override's grant is a negotiated exception that only has
-to fit the feature's kind (`clean_grant_value`)."""
+to fit the feature's kind (`clean_grant_value`). A metered feature's value is its usage limit
+per period, any whole number from 0 (or unlimited where allowed), on every path."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def value_hint(feature: FeatureShape) -> str:
         return f"{feature.key} is a switch: type on."
     if feature.kind == "range":
         return f"Give {feature.key} a whole number from {feature.min_value} to {feature.max_value}."
+    if feature.kind == "metered":
+        return f"Give {feature.key}'s limit per period: {_grant_hint(feature)}"
     levels = ", ".join(str(level) for level in feature.levels or [])
     extra = ", or unlimited" if feature.kind == "quantity" and feature.allow_unlimited else ""
     return f"Choose a level of {feature.key}: {levels}{extra}."
@@ -84,6 +87,8 @@ def clean_value(feature: FeatureShape, value: object) -> object:
                 allowed += ", unlimited"
             raise ValidationError(f"{value!r} is not a level of {feature.key}; choose one of: {allowed}.")
         return number
+    if kind == "metered":
+        return _limit(feature, value)
     if kind == "range":
         number = _whole_number(value)
         if number is None:
@@ -115,19 +120,8 @@ def clean_grant_value(feature: FeatureShape, value: object) -> object:
         if value is True or (isinstance(value, str) and value.strip().lower() in {"true", "on"}):
             return True
         raise ValidationError(f"{feature.key} is a switch: a grant turns it on (type on).")
-    if kind == "quantity":
-        if isinstance(value, str) and value.strip().lower() == UNLIMITED:
-            if not feature.allow_unlimited:
-                raise ValidationError(f"{feature.key} does not allow unlimited: give a whole number.")
-            return UNLIMITED
-        number = _whole_number(value)
-        if number is None:
-            raise ValidationError(f"{_shown(value)} is not a whole number: {_grant_hint(feature)}")
-        if number < 0:
-            raise ValidationError(f"{number} is below zero: {_grant_hint(feature)}")
-        if number > LARGEST_WHOLE_NUMBER:
-            raise ValidationError(f"{number} is too large: at most {LARGEST_WHOLE_NUMBER:,} may be granted.")
-        return number
+    if kind in ("quantity", "metered"):
+        return _limit(feature, value)
     if kind == "range":
         number = _whole_number(value)
         if number is None:
@@ -144,11 +138,27 @@ def clean_grant_value(feature: FeatureShape, value: object) -> object:
     raise ValidationError(f"Unknown feature kind {kind!r}.")
 
 
+def _limit(feature: FeatureShape, value: object) -> object:
+    """A whole number from 0 up to LARGEST_WHOLE_NUMBER, or "unlimited" where allowed."""
+    if isinstance(value, str) and value.strip().lower() == UNLIMITED:
+        if not feature.allow_unlimited:
+            raise ValidationError(f"{feature.key} does not allow unlimited: give a whole number.")
+        return UNLIMITED
+    number = _whole_number(value)
+    if number is None:
+        raise ValidationError(f"{_shown(value)} is not a whole number: {_grant_hint(feature)}")
+    if number < 0:
+        raise ValidationError(f"{number} is below zero: {_grant_hint(feature)}")
+    if number > LARGEST_WHOLE_NUMBER:
+        raise ValidationError(f"{number} is too large: at most {LARGEST_WHOLE_NUMBER:,} may be granted.")
+    return number
+
+
 def _grant_hint(feature: FeatureShape) -> str:
     """What a grant of `feature` may be, in words."""
     if feature.kind == "switch":
         return "type on."
-    if feature.kind == "quantity":
+    if feature.kind in ("quantity", "metered"):
         return "give a whole number, 0 or more" + (", or unlimited." if feature.allow_unlimited else ".")
     if feature.kind == "range":
         return f"give a whole number from {feature.min_value} to {feature.max_value}."

@@ -133,16 +133,19 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str) -> Ht
         return None  # the DRF view counts it and answers 429
 
     until = answer[1] if answer is not None else snapshot.valid_until
+    usage = snapshots.usage_of(snapshot, feature_key)  # metered answers' counts: one round trip
+    tag = snapshots.usage_tag(usage)
     if_none_match = meta.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
-        fresh = snapshots.still_fresh(if_none_match, kind, snapshot.revisions, at)
+        fresh = snapshots.still_fresh(if_none_match, kind, snapshot.revisions, at, tag)
         if fresh is not None:
             return _response(304, None, fresh)
     if answer is not None:
-        body = snapshots.feature_body(external_id, feature_key, answer[0])
+        entry = snapshots.live_entry(answer[0], usage, feature_key) if usage else answer[0]
+        body = snapshots.feature_body(external_id, feature_key, entry)
     else:
-        body = snapshots.customer_body(external_id, at, snapshot)
-    return _response(200, body, snapshots.etag(kind, snapshot.revisions, until))
+        body = snapshots.customer_body(external_id, at, snapshot, usage)
+    return _response(200, body, snapshots.etag(kind, snapshot.revisions, until, tag))
 
 
 def _response(status: int, body: bytes | None, etag: str) -> HttpResponse:

@@ -27,6 +27,7 @@ unchanged and that instant has not come.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -44,13 +45,14 @@ from checks import store
 from checks.listener import BUMP_MEMORY_SECONDS, known
 from checks.store import Batch, as_int, hot_mget
 from subscriptions.models import Customer
-from subscriptions.resolution import Answer, CustomerState, resolve_feature
+from subscriptions.resolution import METERED, Answer, CustomerState, resolve_feature
 from subscriptions.selectors import resolve_customer
 from toolkit.redis import redis_client
 from toolkit.revisions import CATALOG_KEY, customer_key, id_part
 from toolkit.revisions import read as read_revisions
+from usage.meter import Meter, used
 
-FORMAT = 3  # of stored snapshots, catalog specs and ETags: a new format ignores the old ones
+FORMAT = 4  # of stored snapshots, catalog specs and ETags: a new format ignores the old ones
 _UNTIL = b',"valid_until":'
 CATALOG_SPECS_KEY = "catalog-specs:v{format}:{revision}"
 
@@ -70,8 +72,9 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def answer_entry(answer: Answer) -> dict[str, Any]:
-    """One entry of the check response (docs/api.md)."""
-    return {
+    """One entry of the check response (docs/api.md). A metered answer adds its usage, as of
+    its build (none yet): `live_entry` puts the count in when it is served."""
+    entry = {
         "kind": answer.kind,
         "enabled": answer.enabled,
         "value": answer.value,
@@ -80,6 +83,30 @@ def answer_entry(answer: Answer) -> dict[str, Any]:
         "valid_until": iso(answer.valid_until),
         "fallback": answer.fallback,
     }
+    if answer.kind == METERED:
+        limit = None if answer.unlimited else answer.value if answer.granted else 0
+        entry.update(
+            used=0,
+            limit=limit,
+            remaining=limit,
+            resets_at=iso(answer.resets_at),
+            limit_type="hard" if answer.hard else "soft",
+        )
+    return entry
+
+
+def _metering(answer: Answer, feature_id: int) -> list:
+    """A metered answer's row of `Snapshot.metered`."""
+    assert answer.period_start is not None and answer.resets_at is not None
+    limit = None if answer.unlimited else answer.value if answer.granted else 0
+    return [
+        feature_id,
+        answer.period_start.timestamp(),
+        answer.resets_at.timestamp(),
+        limit,
+        answer.hard,
+        answer.granted,
+    ]
 
 
 @dataclass(slots=True)
@@ -103,6 +130,28 @@ class Snapshot:
     # The listener's subscription under which these revisions were last confirmed (checks.listener);
     # 0: never trusted without a round trip.
     epoch: int = 0
+    customer_id: int = 0
+    # Metered answers, whose usage is read when served: key → [feature id, period start,
+    # resets at (epoch seconds), limit (None: unlimited), hard, granted].
+    metered: dict[str, list] = field(default_factory=dict)
+
+    def meter_of(self, feature_key: str) -> Meter | None:
+        """The usage meter behind a metered answer; None for any other answer."""
+        row = self.metered.get(feature_key)
+        if row is None:
+            return None
+        feature_id, start, resets_at, limit, hard, granted = row
+        return Meter(
+            customer_id=self.customer_id,
+            external_id=self.external_id,
+            feature_id=feature_id,
+            feature_key=feature_key,
+            period_start=datetime.fromtimestamp(start, tz=UTC),
+            resets_at=datetime.fromtimestamp(resets_at, tz=UTC),
+            limit=limit,
+            hard=hard,
+            granted=granted,
+        )
 
     def holds(self, revisions: tuple[int, int], at: float) -> bool:
         return self.revisions == revisions and (self.valid_until is None or at < self.valid_until)
@@ -134,8 +183,9 @@ class Snapshot:
         start, length = span >> 24, (span >> 1) & 0x7FFFFF
         entry = (self.archived if span & 1 else self.body)[start : start + length]
         # Most answers hold until something changes: seen without parsing. The answer's own
-        # `valid_until` is the last match (only its `fallback`, a string, comes after it; a
-        # quote inside a JSON string is escaped, so no string holds this text).
+        # `valid_until` is the last match (only its `fallback` and a metered answer's usage
+        # come after it, none named so; a quote inside a JSON string is escaped, so no string
+        # holds this text).
         at = entry.rfind(_UNTIL)
         if at != -1 and entry.startswith(b"null", at + len(_UNTIL)):
             return entry, None
@@ -156,9 +206,15 @@ class Snapshot:
 
     def dumps(self) -> bytes:
         """Header line, then the two JSON objects as they are: loading needs no re-encoding."""
-        header = orjson.dumps(
-            {"f": FORMAT, "r": list(self.revisions), "x": self.exists, "v": self.valid_until}
-        )
+        head: dict[str, Any] = {
+            "f": FORMAT,
+            "r": list(self.revisions),
+            "x": self.exists,
+            "v": self.valid_until,
+        }
+        if self.metered:
+            head.update(c=self.customer_id, m=self.metered)
+        header = orjson.dumps(head)
         return b"\n".join((header, self.spans, self.body, self.archived))
 
     @classmethod
@@ -182,6 +238,8 @@ class Snapshot:
                 body=data[second + 1 : third],
                 archived=data[third + 1 :],
                 spans=data[first + 1 : second],
+                customer_id=raw.get("c", 0),
+                metered=raw.get("m") or {},
             )
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError):
             return None
@@ -435,8 +493,9 @@ def read_current(external_id: str, at: datetime) -> Snapshot | None:
 # --- the answers' bodies ---------------------------------------------------------------------------
 
 
-def customer_body(external_id: str, at: datetime, snapshot: Snapshot) -> bytes:
-    """`GET /customers/{id}/entitlements`: the snapshot's answers as they are, in their envelope."""
+def customer_body(external_id: str, at: datetime, snapshot: Snapshot, usage: Usage | None = None) -> bytes:
+    """`GET /customers/{id}/entitlements`: the snapshot's answers as they are, in their envelope
+    (metered ones with their `usage`)."""
     return b"".join(
         (
             b'{"customer":',
@@ -446,10 +505,61 @@ def customer_body(external_id: str, at: datetime, snapshot: Snapshot) -> bytes:
             b',"valid_until":',
             orjson.dumps(snapshot.valid_until_iso()),
             b',"entitlements":',
-            snapshot.body,
+            _live_body(snapshot, usage) if usage else snapshot.body,
             b"}",
         )
     )
+
+
+# --- metered answers: the count, read when served -------------------------------------------------
+
+Usage = dict[str, tuple[Meter, int]]  # feature key → its meter and current count
+
+
+def usage_of(snapshot: Snapshot, feature_key: str | None = None) -> Usage:
+    """The current count of each metered answer a check serves: every one in the snapshot, or
+    the one feature asked for. No I/O when there is none; else one round trip (usage.meter)."""
+    if not snapshot.metered:
+        return {}
+    if feature_key is None:
+        keys = list(snapshot.metered)
+    elif feature_key in snapshot.metered:
+        keys = [feature_key]
+    else:
+        return {}
+    meters = [snapshot.meter_of(key) for key in keys]
+    return {m.feature_key: (m, count) for m, count in zip(meters, used(meters), strict=True)}
+
+
+def live_entry(entry: bytes, usage: Usage, feature_key: str) -> bytes:
+    """One answer (`Snapshot.answer`) with its count, if it is metered."""
+    found = usage.get(feature_key)
+    if found is None:
+        return entry
+    meter, count = found
+    data = orjson.loads(entry)
+    data.update(enabled=meter.enabled(count), used=count, remaining=meter.remaining(count))
+    return orjson.dumps(data)
+
+
+def _live_body(snapshot: Snapshot, usage: Usage) -> bytes:
+    """The snapshot's active answers with the counts of the metered ones spliced in."""
+    spans = snapshot._spans if snapshot._spans is not None else orjson.loads(snapshot.spans)
+    body, pieces, done = snapshot.body, [], 0
+    for key in sorted((key for key in usage if not spans[key] & 1), key=lambda key: spans[key]):
+        start, length = spans[key] >> 24, (spans[key] >> 1) & 0x7FFFFF
+        pieces += (body[done:start], live_entry(body[start : start + length], usage, key))
+        done = start + length
+    pieces.append(body[done:])
+    return b"".join(pieces)
+
+
+def usage_tag(usage: Usage) -> str:
+    """The part of an ETag that names the counts (empty when no metered answer is served)."""
+    if not usage:
+        return ""
+    counts = ",".join(f"{key}={count}" for key, (_meter, count) in sorted(usage.items()))
+    return "u" + hashlib.blake2b(counts.encode(), digest_size=8).hexdigest()
 
 
 def feature_body(external_id: str, feature_key: str, entry: bytes) -> bytes:
@@ -475,6 +585,7 @@ class CachedCatalog:
     revision: int
     specs: Any  # catalog.selectors.CatalogSpecs
     archived: tuple  # FeatureSpec of archived features
+    archived_ids: dict[str, int] = field(default_factory=dict)  # their key → pk
 
 
 _catalog: CachedCatalog | None = None
@@ -497,8 +608,10 @@ def catalog_for(revision: int) -> CachedCatalog:
 
 
 def _load_catalog(revision: int) -> CachedCatalog:
-    archived = tuple(feature_spec(f) for f in Feature.objects.filter(status=Feature.Status.ARCHIVED))
-    return CachedCatalog(revision=revision, specs=load_catalog_specs(), archived=archived)
+    rows = list(Feature.objects.filter(status=Feature.Status.ARCHIVED))
+    archived = tuple(feature_spec(f) for f in rows)
+    ids = {f.key: f.pk for f in rows}
+    return CachedCatalog(revision=revision, specs=load_catalog_specs(), archived=archived, archived_ids=ids)
 
 
 def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapshot:
@@ -517,12 +630,27 @@ def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapsho
         resolution = resolve_customer(customer, now=at, catalog=catalog.specs)
     answers = {key: answer_entry(resolution.answers[key]) for key in sorted(resolution.answers)}
     nobody = CustomerState(external_id=external_id, country="", traits={}, subscriptions=())
-    archived = {spec.key: answer_entry(resolve_feature(spec, nobody, {}, at)) for spec in catalog.archived}
+    archived_answers = [resolve_feature(spec, nobody, {}, at) for spec in catalog.archived]
+    archived = {answer.feature_key: answer_entry(answer) for answer in archived_answers}
+    ids = {**catalog.specs.feature_ids, **catalog.archived_ids}
+    metered = {
+        answer.feature_key: _metering(answer, ids[answer.feature_key])
+        for answer in (*resolution.answers.values(), *archived_answers)
+        if answer.kind == METERED
+    }
     valid_until = resolution.valid_until.timestamp() if resolution.valid_until is not None else None
     spans: dict[str, int] = {}
     body = _render(answers, 0, spans)
     return Snapshot(
-        external_id, revisions, True, valid_until, body, _render(archived, 1, spans), orjson.dumps(spans)
+        external_id,
+        revisions,
+        True,
+        valid_until,
+        body,
+        _render(archived, 1, spans),
+        orjson.dumps(spans),
+        customer_id=customer.pk,
+        metered=metered,
     )
 
 
@@ -544,16 +672,21 @@ def _render(answers: dict[str, dict[str, Any]], section: int, spans: dict[str, i
 # --- ETags ---------------------------------------------------------------------------------------
 
 
-def etag(kind: str, revisions: tuple[int, int], valid_until: float | None) -> str:
-    """A weak ETag (the body's `evaluated_at` moves; the answers do not) naming the revisions
-    and the instant the answers stop holding (epoch seconds)."""
+def etag(kind: str, revisions: tuple[int, int], valid_until: float | None, usage: str = "") -> str:
+    """A weak ETag (the body's `evaluated_at` moves; the answers do not) naming the revisions,
+    the instant the answers stop holding (epoch seconds) and, for metered answers, their counts
+    (`usage_tag`)."""
     until = "-" if valid_until is None else str(round(valid_until * 1_000_000))
-    return f'W/"{kind}{FORMAT}.{revisions[0]}.{revisions[1]}.{until}"'
+    counts = f".{usage}" if usage else ""
+    return f'W/"{kind}{FORMAT}.{revisions[0]}.{revisions[1]}.{until}{counts}"'
 
 
-def still_fresh(if_none_match: str, kind: str, revisions: tuple[int, int], at: datetime) -> str | None:
+def still_fresh(
+    if_none_match: str, kind: str, revisions: tuple[int, int], at: datetime, usage: str = ""
+) -> str | None:
     """The ETag in `If-None-Match` that still describes the answer, if any: same revisions,
-    and its `valid_until` not reached."""
+    its `valid_until` not reached, and the same counts of metered answers (`usage_tag`; before
+    they are read, no ETag naming counts is fresh)."""
     now_us = at.timestamp() * 1_000_000
     for candidate in if_none_match.split(","):
         tag = candidate.strip()
@@ -561,7 +694,9 @@ def still_fresh(if_none_match: str, kind: str, revisions: tuple[int, int], at: d
         if len(opaque) < 2 or opaque[0] != '"' or opaque[-1] != '"':
             continue
         parts = opaque[1:-1].split(".")
-        if len(parts) != 4 or parts[0] != f"{kind}{FORMAT}":
+        if len(parts) not in (4, 5) or parts[0] != f"{kind}{FORMAT}":
+            continue
+        if (parts[4] if len(parts) == 5 else "") != (usage or ""):
             continue
         if parts[1] != str(revisions[0]) or parts[2] != str(revisions[1]):
             continue

@@ -49,14 +49,15 @@ class CheckView(ApiView):
             self.hot = snapshots.Prefetch(external_id=self.kwargs["external_id"], at=timezone.now()).fetch()
         return self.hot
 
-    def not_modified(self, kind: str) -> HttpResponse | None:
+    def not_modified(self, kind: str, usage: str = "") -> HttpResponse | None:
         """304 when If-None-Match names an ETag (of this `kind`: "c" all, "f" one feature)
-        that still describes the answer."""
+        that still describes the answer; `usage`: the counts of its metered answers, once read
+        (`snapshots.usage_tag`)."""
         header = self.request.headers.get("If-None-Match")
         hot = self.prepared()
         if not header or hot.revisions is None:
             return None
-        fresh = snapshots.still_fresh(header, kind, hot.revisions, hot.at)
+        fresh = snapshots.still_fresh(header, kind, hot.revisions, hot.at, usage)
         if fresh is None:
             return None
         response = HttpResponse(status=NOT_MODIFIED)

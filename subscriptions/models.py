@@ -1,17 +1,18 @@
-"""Who bought what: customers, their subscriptions with add-ons, and the overrides that grant
-or revoke one feature on one subscription for a while (docs/domain.md)."""
+"""Who bought what: customers, their subscriptions with add-ons, the overrides that grant
+or revoke one feature on one subscription for a while, and the top-ups that raise a metered
+limit for one period (docs/domain.md, docs/usage.md)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django_countries.fields import CountryField
 
 from audit.history import AuditedHistoricalRecords, TrackedModel
 from catalog.models import Feature, Item
-from catalog.values import clean_grant_value, display_value
+from catalog.values import LARGEST_WHOLE_NUMBER, clean_grant_value, display_value
 from toolkit.bounds import refuse_far_date, refuse_huge_numbers
 from toolkit.upsert import NotHeld, rows_of
 
@@ -247,3 +248,31 @@ class Override(TrackedModel):
 
 def _newest_first(override: Override) -> tuple:
     return (-(override.created_at.timestamp() if override.created_at else 0), -(override.pk or 0))
+
+
+class TopUp(TrackedModel):
+    """A one-off addition to one customer's limit of a metered feature, for the usage period
+    that starts at `period_start` only: goodwill or a negotiated burst, granted by support with
+    a reason. It raises a limit the customer has; it gives nothing to a customer without one."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="topups")
+    feature = models.ForeignKey(
+        Feature, on_delete=models.PROTECT, related_name="topups", limit_choices_to={"kind": "metered"}
+    )
+    period_start = models.DateTimeField(help_text="The start of the usage period it adds to (UTC).")
+    amount = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(LARGEST_WHOLE_NUMBER)],
+        help_text="Units added to this period's limit.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "top-up"
+        indexes = [models.Index(fields=["customer", "feature", "period_start"])]
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=1), name="topup_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"+{self.amount:,} {self.feature.key} for {self.customer.external_id}"

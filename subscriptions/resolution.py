@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from segments.matching import CustomerFacts, LivePlan, SegmentSpec, segment_holds
+from toolkit.periods import current_period
 
-SWITCH, QUANTITY, RANGE, CUSTOM = "switch", "quantity", "range", "custom"
-KINDS = (SWITCH, QUANTITY, RANGE, CUSTOM)
+SWITCH, QUANTITY, RANGE, CUSTOM, METERED = "switch", "quantity", "range", "custom", "metered"
+KINDS = (SWITCH, QUANTITY, RANGE, CUSTOM, METERED)
+NUMBERS = (QUANTITY, RANGE, METERED)  # kinds whose values add up
+HARD = "hard"
 UNLIMITED = "unlimited"
 
 GRANT, REVOKE = "grant", "revoke"
@@ -48,6 +51,11 @@ class FeatureSpec:
     keep_when_delinquent: bool
     fallback: str
     rules: tuple[TargetingRuleSpec, ...] = ()  # in order
+    # Metered features only (toolkit.periods): "day"…"year", "calendar" or "billing_cycle",
+    # "hard" or "soft".
+    period: str = ""
+    period_anchor: str = ""
+    limit_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,16 @@ class SubscriptionSpec:
     plan_grants: tuple[ItemGrant, ...]
     addons: tuple[AddonSpec, ...] = ()
     overrides: tuple[OverrideSpec, ...] = ()
+    current_period_end: datetime | None = None  # the billing cycle's anchor
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpSpec:
+    """A one-off addition to a metered feature's limit for the period starting `period_start`."""
+
+    feature_key: str
+    period_start: datetime
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,7 @@ class CustomerState:
     country: str
     traits: Mapping[str, object]
     subscriptions: tuple[SubscriptionSpec, ...]
+    topups: tuple[TopUpSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +132,7 @@ class Contribution:
     `per_unit` each (an add-on's quantity, summed over the subscriptions holding it; a plan
     counts once per subscription), `amount` in all (for a switch or a level: the value)."""
 
-    source: str  # "plan:<key>" or "addon:<key>"
+    source: str  # "plan:<key>", "addon:<key>", or "topup" (a metered limit's top-ups)
     units: int
     per_unit: object
     amount: object
@@ -136,6 +155,11 @@ class Answer:
     # Explains the value, is not part of it: an answer whose parts change while its value and
     # source stay the same still holds (the API's valid_until does not move for it).
     contributions: tuple[Contribution, ...] = field(default=(), compare=False)
+    # Metered features: the usage period holding the answer's instant, and the limit's kind.
+    period_start: datetime | None = None
+    resets_at: datetime | None = None
+    hard: bool = False
+    granted: bool = False  # a plan, add-on, segment or override grant gives it (even a limit of 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,16 +273,61 @@ def _decide(
 ) -> Answer:
     """The precedence at one instant: the first of these rules that applies decides."""
     if feature.archived:
-        return _off(feature, SOURCE_ARCHIVED)
-    markets = {market.upper() for market in feature.markets}
-    if markets and (customer.country or "").upper() not in markets:
+        answer = _off(feature, SOURCE_ARCHIVED)
+    elif (markets := {market.upper() for market in feature.markets}) and (
+        customer.country or ""
+    ).upper() not in markets:
         # Geography is never bypassed: nothing below, not even an override, may reach here.
-        return _off(feature, SOURCE_MARKET)
-    return (
-        _from_overrides(feature, moment)
-        or _from_targeting(feature, segments, moment)
-        or _from_grants(feature, moment)
-        or _off(feature, SOURCE_DEFAULT)
+        answer = _off(feature, SOURCE_MARKET)
+    else:
+        answer = (
+            _from_overrides(feature, moment)
+            or _from_targeting(feature, segments, moment)
+            or _from_grants(feature, moment)
+            or _off(feature, SOURCE_DEFAULT)
+        )
+    return _metered(feature, answer, customer, moment) if feature.kind == METERED else answer
+
+
+def _metered(feature: FeatureSpec, answer: Answer, customer: CustomerState, moment: _Moment) -> Answer:
+    """A metered answer's period, and its limit raised by this period's top-ups when a plan,
+    add-on, segment or override grant gives the feature (a top-up never turns on a feature the
+    customer does not have, nor outlives a revoke)."""
+    cycle_end = None
+    if feature.period_anchor == "billing_cycle":
+        # The billing cycle of the customer's first subscription that still counts and names one.
+        cycle_end = next(
+            (sub.current_period_end for sub, _phase in moment.subscriptions if sub.current_period_end),
+            None,
+        )
+    start, end = current_period(feature.period, moment.at, cycle_end)
+    granted = _granted_by(answer, moment)
+    answer = dataclasses.replace(
+        answer, period_start=start, resets_at=end, hard=feature.limit_type == HARD, granted=granted
+    )
+    extra = sum(
+        topup.amount
+        for topup in customer.topups
+        if topup.feature_key == feature.key and topup.period_start == start
+    )
+    if not extra or answer.unlimited or not granted:
+        return answer
+    limit = answer.value + extra
+    parts = (*answer.contributions, Contribution(source="topup", units=1, per_unit=extra, amount=extra))
+    return dataclasses.replace(answer, value=limit, enabled=limit > 0, contributions=parts)
+
+
+def _granted_by(answer: Answer, moment: _Moment) -> bool:
+    """Whether `answer` comes from something that gives the feature (not an off answer)."""
+    kind, _, name = answer.source.partition(":")
+    if kind in ("plan", "addon", "segment"):
+        return True
+    if kind != "override":
+        return False
+    return any(
+        override.id == int(name) and override.effect == GRANT
+        for sub, _phase in moment.subscriptions
+        for override in sub.overrides
     )
 
 
@@ -368,14 +437,14 @@ def _source_of(name: tuple[bool, str]) -> str:
 
 def _times(feature: FeatureSpec, value: object, quantity: int) -> object:
     """An add-on counts once per unit for numbers; a switch or a level is given once."""
-    if feature.kind in (QUANTITY, RANGE) and isinstance(value, int):
+    if feature.kind in NUMBERS and isinstance(value, int):
         return value * quantity
     return value
 
 
 def _add(feature: FeatureSpec, left: object, right: object) -> object:
     """Two fitting values together: the sum for numbers (unlimited wins), else the higher."""
-    if feature.kind in (QUANTITY, RANGE):
+    if feature.kind in NUMBERS:
         if UNLIMITED in (left, right):
             return UNLIMITED
         if isinstance(left, int) and isinstance(right, int):
@@ -418,7 +487,7 @@ def _strength(feature: FeatureSpec, value: object) -> tuple[int, int] | None:
     """
     if feature.kind == SWITCH:
         return (0, 1)
-    if feature.kind in (QUANTITY, RANGE):
+    if feature.kind in NUMBERS:
         if value == UNLIMITED:
             return (1, 0)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -451,7 +520,7 @@ def _on(
     parts = contributions
     if feature.kind == SWITCH:
         return _answer(feature, enabled=value is True, value=value is True, source=source, parts=parts)
-    if feature.kind in (QUANTITY, RANGE):
+    if feature.kind in NUMBERS:
         if value == UNLIMITED:
             return _answer(feature, enabled=True, value=None, source=source, unlimited=True, parts=parts)
         number = value if isinstance(value, int) else 0
@@ -461,7 +530,7 @@ def _on(
 
 def _off(feature: FeatureSpec, source: str) -> Answer:
     """Off: False for switch, 0 for quantity and range, None for custom."""
-    value: object = {SWITCH: False, QUANTITY: 0, RANGE: 0}.get(feature.kind)
+    value: object = {SWITCH: False, QUANTITY: 0, RANGE: 0, METERED: 0}.get(feature.kind)
     return _answer(feature, enabled=False, value=value, source=source)
 
 
@@ -514,6 +583,8 @@ def _answer_over(feature: FeatureSpec, timeline: _Timeline) -> Answer:
     moments = iter(timeline)
     current = _decide(feature, timeline.customer, timeline.segments, next(moments))
     for moment in moments:
+        if current.resets_at is not None and moment.at >= current.resets_at:
+            break  # a metered answer holds until its period ends, at the latest
         if _decide(feature, timeline.customer, timeline.segments, moment) != current:
             return dataclasses.replace(current, valid_until=moment.at)
-    return current
+    return dataclasses.replace(current, valid_until=current.resets_at) if current.resets_at else current

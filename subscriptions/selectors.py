@@ -21,13 +21,14 @@ from django.utils import timezone
 from catalog.selectors import CatalogSpecs, load_catalog_specs
 from segments.matching import SegmentSpec
 from segments.models import SegmentMember
-from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon, TopUp
 from subscriptions.resolution import (
     AddonSpec,
     CustomerState,
     OverrideSpec,
     Resolution,
     SubscriptionSpec,
+    TopUpSpec,
     resolve_entitlements,
 )
 
@@ -39,14 +40,17 @@ def customer_states(
 ) -> dict[int, CustomerState]:
     """The resolver's input for `customers` (rows with CUSTOMER_FIELDS), keyed by customer id.
     `by_customer` selects their subscriptions by customer id (`customer_id=…`, or an id range):
-    three queries whatever the batch's size, two when none has a subscription. Grants come
-    from the catalog specs, not the database."""
+    four queries whatever the batch's size, three when none has a subscription (customers'
+    top-ups are read when the catalog has a metered feature). Grants come from the catalog
+    specs, not the database."""
     by_subscription = {f"subscription__{key}": value for key, value in by_customer.items()}
     subscriptions: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in (
         Subscription.objects.filter(**by_customer)
         .order_by("pk")
-        .values("pk", "customer_id", "plan_id", "status", "trial_ends_at", "past_due_since")
+        .values(
+            "pk", "customer_id", "plan_id", "status", "trial_ends_at", "past_due_since", "current_period_end"
+        )
     ):
         subscriptions[row["customer_id"]].append(row)
     addons: dict[int, list[AddonSpec]] = defaultdict(list)
@@ -74,6 +78,14 @@ def customer_states(
                     valid_until=row["valid_until"],
                 )
             )
+    topups: dict[int, list[TopUpSpec]] = defaultdict(list)
+    if any(feature.kind == "metered" for feature in catalog.features):
+        for customer_id, feature_key, period_start, amount in (
+            TopUp.objects.filter(**by_customer)
+            .order_by("pk")
+            .values_list("customer_id", "feature__key", "period_start", "amount")
+        ):
+            topups[customer_id].append(TopUpSpec(feature_key, period_start, amount))
     return {
         customer["pk"]: CustomerState(
             external_id=customer["external_id"],
@@ -83,6 +95,7 @@ def customer_states(
                 _subscription_spec(sub, catalog, addons[sub["pk"]], overrides[sub["pk"]])
                 for sub in subscriptions.get(customer["pk"], ())
             ),
+            topups=tuple(topups.get(customer["pk"], ())),
         )
         for customer in customers
     }
@@ -103,6 +116,7 @@ def _subscription_spec(
         plan_grants=plan.grants,
         addons=tuple(addons),
         overrides=tuple(overrides),
+        current_period_end=sub["current_period_end"],
     )
 
 

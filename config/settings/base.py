@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "catalog",
     "segments",
     "subscriptions",
+    "usage",
     "api",
     "checks",
     "reporting",

@@ -138,6 +138,20 @@ class AnswerOut(serializers.Serializer):
     fallback = serializers.ChoiceField(
         choices=Feature.Fallback.choices, help_text="What to do when Entitle cannot be reached."
     )
+    # Metered features only (docs/usage.md).
+    used = serializers.IntegerField(required=False, help_text="Metered: counted in the current period.")
+    limit = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Metered: the period's limit; null when unlimited."
+    )
+    remaining = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Metered: what is left of the limit; null when unlimited."
+    )
+    resets_at = serializers.DateTimeField(required=False, help_text="Metered: when the period ends.")
+    limit_type = serializers.ChoiceField(
+        choices=Feature.LimitType.choices,
+        required=False,
+        help_text="Metered: hard (refused beyond the limit) or soft (counted and reported).",
+    )
 
 
 class EntitlementsOut(serializers.Serializer):

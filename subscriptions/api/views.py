@@ -110,8 +110,13 @@ class CustomerEntitlementsView(CheckView):
         snapshot = hot.snapshot()
         if not snapshot.exists:
             raise NotFound(f"No customer {external_id}.")
-        body = snapshots.customer_body(external_id, hot.at, snapshot)
-        return self.json(body, snapshots.etag("c", hot.revisions, snapshot.valid_until))
+        usage = snapshots.usage_of(snapshot)
+        tag = snapshots.usage_tag(usage)
+        unchanged = self.not_modified("c", tag) if tag else None
+        if unchanged is not None:
+            return unchanged
+        body = snapshots.customer_body(external_id, hot.at, snapshot, usage)
+        return self.json(body, snapshots.etag("c", hot.revisions, snapshot.valid_until, tag))
 
 
 @extend_schema(parameters=[EXTERNAL_ID, FEATURE_KEY, IF_NONE_MATCH, ETAG])
@@ -140,8 +145,14 @@ class CustomerFeatureEntitlementView(CheckView):
         answer = snapshot.answer(feature_key)
         if answer is None:
             raise NotFound(f"No feature {feature_key}.")
-        body = snapshots.feature_body(external_id, feature_key, answer[0])
-        return self.json(body, snapshots.etag("f", hot.revisions, answer[1]))
+        usage = snapshots.usage_of(snapshot, feature_key)
+        tag = snapshots.usage_tag(usage)
+        unchanged = self.not_modified("f", tag) if tag else None
+        if unchanged is not None:
+            return unchanged
+        entry = snapshots.live_entry(answer[0], usage, feature_key) if usage else answer[0]
+        body = snapshots.feature_body(external_id, feature_key, entry)
+        return self.json(body, snapshots.etag("f", hot.revisions, answer[1], tag))
 
 
 # --- customers -------------------------------------------------------------------------------

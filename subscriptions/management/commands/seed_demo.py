@@ -47,13 +47,49 @@ FEATURES = [
     ("change-request", "Change requests", "switch", {}, []),
     ("change-request-version", "Change request version", "custom", {"levels": ["v1", "v2"]}, ["product"]),
     ("data-export", "Data export", "switch", {"keep_when_delinquent": True, "fallback": "allow"}, []),
+    (
+        "api-calls",
+        "API calls",
+        "metered",
+        {"period": "month", "period_anchor": "billing_cycle", "limit_type": "hard", "fallback": "allow"},
+        ["support"],
+    ),
+    (
+        "ai-tokens",
+        "AI tokens",
+        "metered",
+        {
+            "period": "month",
+            "period_anchor": "calendar",
+            "limit_type": "soft",
+            "allow_unlimited": True,
+            "fallback": "last_known",
+        },
+        ["support"],
+    ),
 ]
 
 ITEMS = [
     # key, name, kind, rank, grace_days, status, entitlements
     ("starter", "Starter", "plan", 5, 7, "active", {"max-members": 5}),
-    ("business", "Business", "plan", 20, 14, "active", {"max-members": 25, "data-export": True}),
-    ("enterprise", "Enterprise", "plan", 30, 30, "active", {"max-members": "unlimited", "data-export": True}),
+    (
+        "business",
+        "Business",
+        "plan",
+        20,
+        14,
+        "active",
+        {"max-members": 25, "data-export": True, "ai-tokens": 2_000_000},
+    ),
+    (
+        "enterprise",
+        "Enterprise",
+        "plan",
+        30,
+        30,
+        "active",
+        {"max-members": "unlimited", "data-export": True, "ai-tokens": "unlimited"},
+    ),
     (
         "business-2024",
         "Business (2024 prices)",
@@ -84,6 +120,7 @@ ITEMS = [
         {
             "additional-users": 5,
             "api-calls-per-day": 100,
+            "api-calls": 1_000,
             "support-level": "email",
             "change-request-version": "v1",
         },
@@ -98,6 +135,7 @@ ITEMS = [
         {
             "additional-users": 10,
             "api-calls-per-day": 500,
+            "api-calls": 10_000,
             "support-level": "email+chat",
             "change-request-version": "v1",
         },
@@ -112,6 +150,7 @@ ITEMS = [
         {
             "additional-users": 20,
             "api-calls-per-day": 1000,
+            "api-calls": 100_000,
             "support-level": "email+chat+sla",
             "change-request-version": "v1",
         },

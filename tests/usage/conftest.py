@@ -1,0 +1,25 @@
+"""Fixtures of the usage tests: the API tests' keys and clients (`tests/api`)."""
+
+from __future__ import annotations
+
+from tests.api.conftest import (  # fixtures, shared with the API tests
+    _fresh_process_memory,
+    api,
+    api_for,
+    demo_seeded_once_per_module,
+    listener_down,
+    live_revisions,
+    reader,
+    superuser,
+)
+
+__all__ = [
+    "_fresh_process_memory",
+    "api",
+    "api_for",
+    "demo_seeded_once_per_module",
+    "listener_down",
+    "live_revisions",
+    "reader",
+    "superuser",
+]
