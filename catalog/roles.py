@@ -14,7 +14,10 @@ def _perms(app: str, models: tuple[str, ...], actions: tuple[str, ...]) -> list[
 _VIEW_ALL = (
     _perms("catalog", ("feature", "item", "entitlement", "tag"), ("view",))
     + _perms("segments", ("segment", "segmentmember", "condition", "targetingrule"), ("view",))
-    + _perms("subscriptions", ("customer", "subscription", "subscriptionaddon", "override"), ("view",))
+    + _perms(
+        "subscriptions", ("customer", "subscription", "subscriptionaddon", "override", "topup"), ("view",)
+    )
+    + _perms("usage", ("consumption",), ("view",))
     + _perms("audit", ("auditentry", "scheduledchange"), ("view",))
 )
 _OVERRIDES = _perms("subscriptions", ("override",), ("add", "change", "delete"))
@@ -24,7 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
     + _OVERRIDES
     + _perms("subscriptions", ("customer", "subscription", "subscriptionaddon"), ("add", "change"))
     + _perms("subscriptions", ("subscriptionaddon",), ("delete",)),
-    ROLE_SUPPORT: _VIEW_ALL + _OVERRIDES,
+    # Support tops up a metered limit for the current period (subscriptions.TopUp).
+    ROLE_SUPPORT: _VIEW_ALL + _OVERRIDES + _perms("subscriptions", ("topup",), ("add",)),
     ROLE_PRODUCT: _VIEW_ALL
     + _perms("segments", ("segment",), ("add",))
     + _perms("segments", ("segmentmember", "condition", "targetingrule"), ("add", "change", "delete")),
@@ -42,3 +46,19 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
 
 # Tags that exist from the start, each empowering the group of the same name.
 INITIAL_TAGS = {"sales": ROLE_SALES, "support": ROLE_SUPPORT, "product": ROLE_PRODUCT}
+
+
+def grant_role_permissions(apps) -> None:
+    """Give each role (creating its group) the model permissions of ROLE_PERMISSIONS that exist
+    in `apps` (a migration's app registry): a migration made before a model was added skips its
+    permissions, and a later migration calls this again to grant them. Adding is idempotent."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for app_label, model, action in perms:
+            permission = Permission.objects.filter(
+                content_type__app_label=app_label, codename=f"{action}_{model}"
+            ).first()
+            if permission is not None:
+                group.permissions.add(permission)

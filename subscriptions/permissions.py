@@ -39,3 +39,19 @@ def require_override(user: User | None, action: str, feature: Feature) -> None:
     """Add, change or delete an override of `feature`."""
     require(user, action, "override")
     catalog_permissions.require_grant_feature(user, feature)
+
+
+def can_top_up(user: User | None, feature: Feature) -> bool:
+    """Add a top-up of `feature`: the model permission and the right to grant the feature."""
+    if user is None:
+        return True
+    return (
+        user.is_active
+        and user.has_perm("subscriptions.add_topup")
+        and catalog_permissions.can_grant_feature(user, feature)
+    )
+
+
+def require_top_up(user: User | None, feature: Feature) -> None:
+    require(user, "add", "topup")
+    catalog_permissions.require_grant_feature(user, feature)

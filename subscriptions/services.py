@@ -1,4 +1,4 @@
-"""Writes to customers, subscriptions, add-ons and overrides. Each checks permission,
+"""Writes to customers, subscriptions, add-ons, overrides and top-ups. Each checks permission,
 validates, saves in a change context and moves the customer's revision after commit.
 
 The `*_put` services are the API's create-or-replace writes: they read and lock the row by
@@ -18,7 +18,8 @@ from django.utils import timezone
 from audit.writes import atomic, delete_audited, save_audited
 from catalog.models import Feature, Item
 from subscriptions import permissions
-from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon, TopUp
+from subscriptions.selectors import resolve_customer
 from toolkit import revisions
 from toolkit.upsert import assign, find, is_noop, locked, put
 
@@ -283,6 +284,37 @@ def override_delete(*, override: Override, actor: User | None, reason: str, sour
     external_id = override.subscription.customer.external_id
     delete_audited(override, actor=actor, reason=reason, source=source)
     revisions.customers_changed([external_id])
+
+
+@atomic
+def topup_grant(
+    *,
+    customer: Customer,
+    feature: Feature,
+    amount: int,
+    actor: User | None,
+    reason: str,
+    source: str,
+    at: datetime | None = None,
+) -> TopUp:
+    """Raise the customer's limit of the metered `feature` by `amount` for the current usage
+    period only. Refused for a feature the customer does not have, or has without limit."""
+    permissions.require_top_up(actor, feature)
+    if not feature.is_metered:
+        raise ValidationError(
+            {"feature": f"{feature.key} is not metered: only a usage limit can be topped up."}
+        )
+    answer = resolve_customer(customer, now=at or timezone.now()).answers.get(feature.key)
+    if answer is None or not answer.granted:
+        raise ValidationError(
+            {"feature": f"{customer.external_id} does not have {feature.key}: there is no limit to top up."}
+        )
+    if answer.unlimited:
+        raise ValidationError({"feature": f"{customer.external_id} has {feature.key} without limit already."})
+    topup = TopUp(customer=customer, feature=feature, period_start=answer.period_start, amount=amount)
+    save_audited(topup, actor=actor, reason=reason, source=source)
+    revisions.customers_changed([customer.external_id])
+    return topup
 
 
 def expire_ended_trials(*, now: datetime | None = None, batch: int = 500) -> int:

@@ -2,14 +2,15 @@
 nothing accepted ever lost (docs/usage.md).
 
 With Redis (production, tests), a consumption is decided by one Lua script on the period's
-counter, `use:<customer>:<feature id>:<period start>` (under the cache's key prefix): it looks up the idempotency key, compares
-the counter with the limit and increments it, all at once, so any number of web processes
-agree. PostgreSQL holds what was accepted: the caller's transaction takes a shared advisory
-lock on the customer's feature, runs the script, inserts the `Consumption` row and commits
-before anyone is told "allowed". A counter Redis no longer has (emptied, restarted) is rebuilt
-from those rows under the same lock taken exclusively: the rebuild waits until every
-consumption already counted in Redis is committed, and no new one is counted until the rebuild
-is done, so the rebuilt counter holds everything accepted and the limit holds across it.
+counter, `use:<customer>:<feature id>:<period start>` (under the cache's key prefix): it
+looks up the idempotency key, compares the counter with the limit and increments it, all at
+once, so any number of web processes agree. PostgreSQL holds what was accepted: the caller's
+transaction takes a shared advisory lock on the customer's feature, runs the script, inserts
+the `Consumption` row and commits before anyone is told "allowed". A counter Redis no longer
+has (emptied, restarted) is rebuilt from those rows under the same lock taken exclusively:
+the rebuild waits until every consumption already counted in Redis is committed, and no new
+one is counted until the rebuild is done, so the rebuilt counter holds everything accepted
+and the limit holds across it.
 
 An idempotency key remembers its first answer in Redis for 24 hours (`idem:…`), beside the
 counter; a rebuild restores the keys of accepted consumptions from their rows. A retry whose

@@ -12,7 +12,7 @@ REASON = "Initial roles and tags of Entitle (migration catalog 0002)."
 
 
 def create_roles_and_tags(apps, schema_editor):
-    from catalog.roles import INITIAL_TAGS, ROLE_PERMISSIONS
+    from catalog.roles import INITIAL_TAGS, grant_role_permissions
 
     for app_config in apps.get_app_configs():
         # create_permissions skips an app without a models module, as a migration's app states
@@ -23,7 +23,6 @@ def create_roles_and_tags(apps, schema_editor):
         app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
     Tag = apps.get_model("catalog", "Tag")
     HistoricalTag = apps.get_model("catalog", "HistoricalTag")
     AuditEntry = apps.get_model("audit", "AuditEntry")
@@ -31,12 +30,7 @@ def create_roles_and_tags(apps, schema_editor):
     tag_type, _ = ContentType.objects.get_or_create(app_label="catalog", model="tag")
     request_id = uuid.uuid4()
 
-    for role, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for app_label, model, action in perms:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
-            )
+    grant_role_permissions(apps)
     for key, role in INITIAL_TAGS.items():
         tag, created = Tag.objects.get_or_create(key=key, defaults={"name": role})
         tag.groups.add(Group.objects.get(name=role))
