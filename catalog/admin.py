@@ -116,6 +116,9 @@ DEFINITION_FIELDS = [
     "min_value",
     "max_value",
     "allow_unlimited",
+    "period",
+    "period_anchor",
+    "limit_type",
     "markets",
     "keep_when_delinquent",
     "fallback",
@@ -137,6 +140,14 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "kind", "status", "tags"]}),
         ("Levels", {"fields": ["levels", "min_value", "max_value", "allow_unlimited"]}),
+        (
+            "Metering",
+            {
+                "fields": ["period", "period_anchor", "limit_type"],
+                "description": "Metered features only: a plan's value is then its usage limit per "
+                "period. Leave these empty for every other kind.",
+            },
+        ),
         ("Availability", {"fields": ["markets", "keep_when_delinquent", "fallback"]}),
     ]
 
@@ -207,6 +218,14 @@ class FeatureAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     def delete_inline(self, request, obj, reason):
         segment_services.targeting_rule_delete(rule=obj, actor=request.user, reason=reason, source="admin")
+
+
+def limit_or_value(feature: Feature, value: object) -> str:
+    """A value as a list shows it; a metered feature's limit reads with its period and its
+    thousands marked ("10,000 per month"), so a limit cannot pass for a level."""
+    if feature.is_metered and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,} per {feature.period}"
+    return display_value(value)
 
 
 class EntitlementForm(FeatureValueFormMixin, forms.ModelForm):
@@ -386,7 +405,7 @@ class EntitlementAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     @admin.display(description="Value")
     def value_display(self, obj):
-        return display_value(obj.value)
+        return limit_or_value(obj.feature, obj.value)
 
     def save_object(self, request, obj, form, reason):
         services.entitlement_save(entitlement=obj, actor=request.user, reason=reason, source="admin")

@@ -79,7 +79,11 @@ class ValueField(forms.CharField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("widget", UnfoldAdminTextInputWidget)
-        kwargs.setdefault("help_text", "on for a switch, a number, unlimited, or a level's name")
+        kwargs.setdefault(
+            "help_text",
+            "on for a switch, a number, unlimited, or a level's name; for a metered feature, its "
+            "limit per period (a whole number, or unlimited where allowed)",
+        )
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
@@ -123,7 +127,7 @@ class LevelsField(forms.CharField):
         kwargs.setdefault(
             "help_text",
             "Quantity: the amounts on offer, e.g. 5, 10, 20. Custom: the levels from lowest to "
-            "highest, e.g. email, email+chat, email+chat+sla. Leave empty for switch and range.",
+            "highest, e.g. email, email+chat, email+chat+sla. Leave empty for switch, range and metered.",
         )
         super().__init__(**kwargs)
 

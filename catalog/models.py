@@ -268,7 +268,7 @@ class Entitlement(TrackedModel):
     value = models.JSONField(
         validators=[refuse_huge_numbers],
         help_text='true for a switch; a level or "unlimited" for a quantity; a number for a '
-        "range; a level for a custom feature.",
+        'range; a level for a custom feature; the limit per period (or "unlimited") for a metered one.',
     )
 
     history = AuditedHistoricalRecords()

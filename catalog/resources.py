@@ -42,6 +42,9 @@ def clean_feature_value(feature: Feature, text: str, column: str = "value") -> o
         raise ValidationError({column: error.messages}) from None
 
 
+METERING = ("period", "period_anchor", "limit_type")
+
+
 class FeatureResource(ServiceResource):
     """Features by key. Tags are the tag keys, comma-separated; changing them is for catalog
     admins, as on the feature's page."""
@@ -50,11 +53,15 @@ class FeatureResource(ServiceResource):
     key_columns = ("key",)
     column_help = {
         "key": "The feature's key (never changes once created).",
-        "kind": "switch, quantity, range or custom.",
+        "kind": "switch, quantity, range, custom or metered.",
         "levels": "Quantity: 5, 10, 20. Custom: the levels, lowest first (email, email+chat).",
         "min_value": "Range features: the lowest value.",
         "max_value": "Range features: the highest value.",
-        "allow_unlimited": "Quantity features: true or false.",
+        "allow_unlimited": "Quantity and metered features: true or false.",
+        "period": "Metered features: day, week, month or year. Empty for other kinds.",
+        "period_anchor": "Metered features: calendar or billing_cycle. Empty for other kinds.",
+        "limit_type": "Metered features: hard (refused beyond the limit) or soft (allowed and "
+        "reported). Empty for other kinds.",
         "markets": "Country codes, comma-separated (GB, IE); empty means everywhere.",
         "status": "active or archived.",
         "fallback": "deny, allow or last_known.",
@@ -70,6 +77,9 @@ class FeatureResource(ServiceResource):
     min_value = Field()
     max_value = Field()
     allow_unlimited = Field()
+    period = Field()
+    period_anchor = Field()
+    limit_type = Field()
     markets = Field()
     keep_when_delinquent = Field()
     fallback = Field()
@@ -89,7 +99,9 @@ class FeatureResource(ServiceResource):
         return self.existing.get(cells["key"]) or Feature(key=cells["key"])
 
     def assign(self, feature: Feature, cells: dict[str, str]) -> None:
-        for column in ("name", "description", "kind", "status", "fallback"):
+        # period, period_anchor and limit_type are a metered feature's; the model clears them
+        # for any other kind.
+        for column in ("name", "description", "kind", "status", "fallback", *METERING):
             if column in self.present:
                 setattr(feature, column, cells[column])
         if "levels" in self.present:
@@ -126,6 +138,9 @@ class FeatureResource(ServiceResource):
             "min_value": feature.min_value,
             "max_value": feature.max_value,
             "allow_unlimited": render_bool(feature.allow_unlimited),
+            "period": feature.period,
+            "period_anchor": feature.period_anchor,
+            "limit_type": feature.limit_type,
             "markets": ", ".join(sorted(country.code for country in feature.markets)),
             "keep_when_delinquent": render_bool(feature.keep_when_delinquent),
             "fallback": feature.fallback,
@@ -205,7 +220,8 @@ class EntitlementResource(ServiceResource):
         "item": "The plan, add-on or charge, by key.",
         "feature": "The feature, by key.",
         "value": "true for a switch; a level or unlimited for a quantity; a number for a range; "
-        "a level for a custom feature.",
+        "a level for a custom feature; the limit per period for a metered feature (a whole "
+        "number, or unlimited where allowed).",
         "delete": "true to take the feature out of the item (optional column).",
     }
 

@@ -57,7 +57,8 @@ def value_hint(feature: FeatureShape) -> str:
     if feature.kind == "range":
         return f"Give {feature.key} a whole number from {feature.min_value} to {feature.max_value}."
     if feature.kind == "metered":
-        return f"Give {feature.key}'s limit per period: {_grant_hint(feature)}"
+        unlimited = ", or unlimited" if feature.allow_unlimited else ""
+        return f"{feature.key}'s limit per period: a whole number, 0 or more{unlimited}."
     levels = ", ".join(str(level) for level in feature.levels or [])
     extra = ", or unlimited" if feature.kind == "quantity" and feature.allow_unlimited else ""
     return f"Choose a level of {feature.key}: {levels}{extra}."

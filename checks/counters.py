@@ -96,10 +96,11 @@ class Counters:
         with self.lock:
             self.pending.checks[(day, feature)] += amount
 
-    def admit(self, prefix: str, stamp: int, limit: int, feature: str) -> bool:
-        """A warm check (`checks.fast`) counted in one step: its key's request in the throttle
-        window, the key's last use and the check of `feature`. False, counting nothing, when
-        the key has used up its window's `limit` (the DRF view then counts it and answers 429)."""
+    def admit(self, prefix: str, stamp: int, limit: int, feature: str | None) -> bool:
+        """A warm request (`checks.fast`, `usage.api.fast`) counted in one step: its key's
+        request in the throttle window, the key's last use and, for a check, the check of
+        `feature` (None: not a check). False, counting nothing, when the key has used up its
+        window's `limit` (the DRF view then counts it and answers 429)."""
         slot = (prefix, stamp // WINDOW_SECONDS)
         with self.lock:
             pending = self.pending
@@ -108,7 +109,8 @@ class Counters:
             pending.throttle[slot] += 1
             if pending.last_used.get(prefix, 0) < stamp:
                 pending.last_used[prefix] = stamp
-            pending.checks[(day_of(stamp), feature)] += 1
+            if feature is not None:
+                pending.checks[(day_of(stamp), feature)] += 1
             return True
 
     def drain(self) -> Pending:

@@ -17,6 +17,7 @@ answers what the DRF view would have answered the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -31,18 +32,22 @@ CHECK_PREFIX = "/api/v1/customers/"  # of both check endpoints' paths (subscript
 
 
 def with_fast_path(view_class: type, *, single: bool) -> Callable:
-    """The URL's view: the fast path, falling back to `view_class` (a `CheckView`). drf-spectacular
-    still sees `view_class` (`cls`, `initkwargs`), so the schema is unchanged."""
-    slow = view_class.as_view()
+    """The URL's view of a check: the fast path, falling back to `view_class` (a `CheckView`)."""
     kind = "f" if single else "c"
+    return fast_or(
+        view_class,
+        lambda request, **path: _answer(request, path["external_id"], path.get("feature_key"), kind),
+    )
 
-    def view(request, external_id: str, feature_key: str | None = None):
-        response = _answer(request, external_id, feature_key, kind)
-        if response is not None:
-            return response
-        if feature_key is None:
-            return slow(request, external_id=external_id)
-        return slow(request, external_id=external_id, feature_key=feature_key)
+
+def fast_or(view_class: type, fast: Callable[..., HttpResponse | None]) -> Callable:
+    """The URL's view: `fast(request, **path)`, falling back to `view_class` when it answers None.
+    drf-spectacular still sees `view_class` (`cls`, `initkwargs`), so the schema is unchanged."""
+    slow = view_class.as_view()
+
+    def view(request, **path: str):
+        response = fast(request, **path)
+        return response if response is not None else slow(request, **path)
 
     view.cls = slow.cls
     view.initkwargs = slow.initkwargs
@@ -98,10 +103,11 @@ def _known_key(raw_key: str, known: Revisions) -> tuple[str, keys.KeyRecord] | N
     return prefix, remembered[1]
 
 
-def _answer(request, external_id: str, feature_key: str | None, kind: str) -> HttpResponse | None:
-    meta = request.META
-    if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
-        return None
+def warm_key(meta: dict) -> tuple[str, keys.KeyRecord, datetime] | None:
+    """The request's key, when a fast path may take it: a key this process remembers as good
+    under the keys revision the listener knows, the listener healthy, and the key itself
+    matching and usable now. Its prefix, record and the instant it was checked at (the clock
+    of keys and throttle windows, as api.authentication's); None: the DRF view decides."""
     raw_key = _raw_key(meta)
     if raw_key is None:
         return None
@@ -112,9 +118,20 @@ def _answer(request, external_id: str, feature_key: str | None, kind: str) -> Ht
     if found is None:
         return None
     prefix, record = found
-    at = keys.now()  # the clock of keys and throttle windows, as api.authentication's: read once
+    at = keys.now()
     if not record.accepts(raw_key, at):
         return None
+    return prefix, record, at
+
+
+def _answer(request, external_id: str, feature_key: str | None, kind: str) -> HttpResponse | None:
+    meta = request.META
+    if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
+        return None
+    warm = warm_key(meta)
+    if warm is None:
+        return None
+    prefix, record, at = warm
     now = at.timestamp()
     snapshot = snapshots.remembered(external_id)
     if snapshot is None or not snapshot.trusted(now):

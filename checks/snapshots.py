@@ -84,9 +84,10 @@ def answer_entry(answer: Answer) -> dict[str, Any]:
         "fallback": answer.fallback,
     }
     if answer.kind == METERED:
+        # Nothing is counted against a limit the customer does not have: `used` is null then.
         limit = None if answer.unlimited else answer.value if answer.granted else 0
         entry.update(
-            used=0,
+            used=0 if answer.granted else None,
             limit=limit,
             remaining=limit,
             resets_at=iso(answer.resets_at),
@@ -517,15 +518,18 @@ Usage = dict[str, tuple[Meter, int]]  # feature key → its meter and current co
 
 
 def usage_of(snapshot: Snapshot, feature_key: str | None = None) -> Usage:
-    """The current count of each metered answer a check serves: every one in the snapshot, or
-    the one feature asked for. No I/O when there is none; else one round trip (usage.meter)."""
+    """The current count of each metered answer a check serves that the customer has: every one
+    in the snapshot, or the one feature asked for. No I/O when there is none (a customer
+    without metered features); else one round trip (usage.meter)."""
     if not snapshot.metered:
         return {}
     if feature_key is None:
-        keys = list(snapshot.metered)
-    elif feature_key in snapshot.metered:
+        keys = [key for key, row in snapshot.metered.items() if row[5]]
+    elif feature_key in snapshot.metered and snapshot.metered[feature_key][5]:
         keys = [feature_key]
     else:
+        return {}
+    if not keys:
         return {}
     meters = [snapshot.meter_of(key) for key in keys]
     return {m.feature_key: (m, count) for m, count in zip(meters, used(meters), strict=True)}

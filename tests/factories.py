@@ -12,7 +12,7 @@ from factory.django import DjangoModelFactory
 
 from catalog.models import Entitlement, Feature, Item, Tag
 from segments.models import Condition, Segment, SegmentMember, TargetingRule
-from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon, TopUp
 from toolkit.change_context import change_context
 
 TEST_REASON = "Test data"
@@ -71,6 +71,9 @@ class FeatureFactory(AuditedFactory):
         quantity = factory.Trait(kind=Feature.Kind.QUANTITY, levels=[5, 10, 25, 50])
         range = factory.Trait(kind=Feature.Kind.RANGE, min_value=100, max_value=1000)
         custom = factory.Trait(kind=Feature.Kind.CUSTOM, levels=["email", "email+chat", "email+chat+sla"])
+        metered = factory.Trait(
+            kind=Feature.Kind.METERED, period="month", period_anchor="calendar", limit_type="hard"
+        )
 
 
 class ItemFactory(AuditedFactory):
@@ -140,6 +143,20 @@ class OverrideFactory(AuditedFactory):
     value = True
     valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
     valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+
+
+class TopUpFactory(AuditedFactory):
+    """100 more of a metered feature for this calendar month."""
+
+    class Meta:
+        model = TopUp
+
+    customer = factory.SubFactory(CustomerFactory)
+    feature = factory.SubFactory(FeatureFactory, metered=True)
+    period_start = factory.LazyFunction(
+        lambda: timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    )
+    amount = 100
 
 
 class SegmentFactory(AuditedFactory):

@@ -157,7 +157,7 @@ def test_admin_list_action__end_override__only_the_granting_role(demo, client, r
 
 EXPECTED_AUTOCOMPLETE = {
     "sales": {"max-members"},
-    "support": {"4k-streaming", "support-level"},
+    "support": {"4k-streaming", "support-level", "api-calls", "ai-tokens"},
     "product": set(),
     "catalog": set(),
 }

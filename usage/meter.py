@@ -119,11 +119,14 @@ class Outcome:
     """What a consume or a report answered."""
 
     allowed: bool
-    used: int
+    used: int | None  # None: the customer does not have the feature, nothing is counted
     limit: int | None
     replayed: bool = False  # the idempotency key's first answer, given again
+    recorded: bool = True  # a report: whether it was counted
 
     def remaining(self) -> int | None:
+        if self.used is None:
+            return 0
         return None if self.limit is None else max(self.limit - self.used, 0)
 
 
@@ -134,7 +137,8 @@ def consume(meter: Meter, quantity: int, idempotency_key: str = "", *, at: datet
 
 
 def report(meter: Meter, quantity: int, idempotency_key: str = "", *, at: datetime | None = None) -> Outcome:
-    """Count usage that already happened (at `at`), whatever the limit says."""
+    """Count usage that already happened (at `at`), whatever the limit says; nothing for a
+    customer without the feature (there is no limit to count it against)."""
     return _count(meter, quantity, idempotency_key, Consumption.Kind.REPORT, at or timezone.now())
 
 
@@ -184,8 +188,8 @@ def rebuild(meter: Meter) -> int:
 
 
 def _count(meter: Meter, quantity: int, key: str, kind: str, at: datetime) -> Outcome:
-    if kind == Consumption.Kind.CONSUME and not meter.granted:
-        return Outcome(allowed=False, used=_current(meter), limit=_shown_limit(meter))
+    if not meter.granted:
+        return Outcome(allowed=False, used=None, limit=0, recorded=False)
     client = redis_client()
     if client is None:
         return _count_in_database(meter, quantity, key, kind, at)
@@ -305,14 +309,6 @@ def _sum(meter: Meter) -> int:
         ).aggregate(total=Sum("quantity"))["total"]
         or 0
     )
-
-
-def _current(meter: Meter) -> int:
-    return used([meter])[0]
-
-
-def _shown_limit(meter: Meter) -> int | None:
-    return meter.limit if meter.granted else 0
 
 
 def _first_answer(

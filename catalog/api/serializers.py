@@ -40,7 +40,28 @@ class FeatureIn(InputSerializer):
     )
     min_value = StrictIntegerField(allow_null=True, default=None, help_text="Range features only.")
     max_value = StrictIntegerField(allow_null=True, default=None, help_text="Range features only.")
-    allow_unlimited = StrictBooleanField(default=False, help_text="Quantity features only.")
+    allow_unlimited = StrictBooleanField(default=False, help_text="Quantity and metered features only.")
+    period = StrictChoiceField(
+        choices=Feature.Period.choices,
+        allow_blank=True,
+        default="",
+        help_text="Metered features (required for them): how long usage counts before it starts "
+        "again from zero. Empty for every other kind.",
+    )
+    period_anchor = StrictChoiceField(
+        choices=Feature.PeriodAnchor.choices,
+        allow_blank=True,
+        default="",
+        help_text="Metered features (required for them): whether periods follow the calendar (UTC) "
+        "or each subscription's billing cycle. Empty for every other kind.",
+    )
+    limit_type = StrictChoiceField(
+        choices=Feature.LimitType.choices,
+        allow_blank=True,
+        default="",
+        help_text="Metered features (required for them): hard refuses consumption beyond the "
+        "limit, soft allows and reports it. Empty for every other kind.",
+    )
     markets = StrictListField(
         child=StrictCharField(max_length=2, min_length=2),
         max_length=300,
@@ -89,7 +110,8 @@ class SupersedeIn(InputSerializer):
 class EntitlementIn(InputSerializer):
     value = JSONValueField(
         help_text='true for a switch; a level or "unlimited" for a quantity; a whole number within '
-        "bounds for a range; a level for a custom feature."
+        "bounds for a range; a level for a custom feature; for a metered feature its limit per "
+        'period, a whole number from 0 to 2147483647 or "unlimited" where allowed.'
     )
 
 
@@ -105,6 +127,10 @@ class FeatureOut(serializers.Serializer):
     min_value = serializers.IntegerField(allow_null=True)
     max_value = serializers.IntegerField(allow_null=True)
     allow_unlimited = serializers.BooleanField()
+    # Metered features only: an empty text for every other kind.
+    period = serializers.ChoiceField(choices=Feature.Period.choices, allow_blank=True)
+    period_anchor = serializers.ChoiceField(choices=Feature.PeriodAnchor.choices, allow_blank=True)
+    limit_type = serializers.ChoiceField(choices=Feature.LimitType.choices, allow_blank=True)
     markets = serializers.ListField(child=serializers.CharField())
     keep_when_delinquent = serializers.BooleanField()
     fallback = serializers.ChoiceField(choices=Feature.Fallback.choices)

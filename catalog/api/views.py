@@ -115,7 +115,17 @@ class FeatureDetailView(ApiView):
                     "allow_unlimited": True,
                     "tags": ["sales"],
                 },
-            )
+            ),
+            body_example(
+                "A metered feature",
+                {
+                    "name": "API calls",
+                    "kind": "metered",
+                    "period": "month",
+                    "period_anchor": "billing_cycle",
+                    "limit_type": "hard",
+                },
+            ),
         ],
     )
     def put(self, request, key: str):
@@ -309,7 +319,11 @@ class ItemEntitlementView(ApiView):
     @extend_schema(
         request=EntitlementIn,
         responses={200: EntitlementOut, 201: EntitlementOut},
-        examples=[body_example("25 members", {"value": 25})],
+        examples=[
+            body_example("25 members", {"value": 25}),
+            body_example("10,000 API calls a period", {"value": 10_000}),
+            body_example("No limit", {"value": "unlimited"}),
+        ],
         operation_id="items_entitlements_put",
     )
     def put(self, request, item_key: str, feature_key: str):

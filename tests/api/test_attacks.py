@@ -92,7 +92,7 @@ def test_override_stored_until_year_9999__entitlements_still_answer(demo, api, a
 
     assert response.status_code == 200
     assert response.json()["entitlements"]["4k-streaming"]["enabled"] is True
-    assert response.json()["valid_until"].startswith("9999-12-31T23:59:59")
+    assert response.json()["entitlements"]["4k-streaming"]["valid_until"].startswith("9999-12-31T23:59:59")
 
 
 # --- numbers beyond 64 bits ------------------------------------------------------------------------

@@ -38,6 +38,9 @@ def test_feature_put__creates_201_then_replaces_200(db, api):
         "min_value": None,
         "max_value": None,
         "allow_unlimited": True,
+        "period": "",
+        "period_anchor": "",
+        "limit_type": "",
         "markets": ["DE", "FR"],
         "keep_when_delinquent": False,
         "fallback": "last_known",
@@ -87,15 +90,11 @@ def test_feature_get_and_list(demo, reader):
     archived = reader.get("features?status=archived")
 
     assert one.json()["markets"] == ["GB", "IE"]
-    assert [f["key"] for f in page.json()["results"]] == [
-        "4k-streaming",
-        "additional-users",
-        "api-calls-per-day",
-    ]
+    assert [f["key"] for f in page.json()["results"]] == ["4k-streaming", "additional-users", "ai-tokens"]
     assert page.json()["next"] is not None
     assert archived.json()["results"] == []
     second = reader.get(page.json()["next"])
-    assert second.json()["results"][0]["key"] == "change-request"
+    assert second.json()["results"][0]["key"] == "api-calls"
 
 
 @pytest.mark.parametrize(
@@ -219,7 +218,7 @@ def test_item_put__creates_then_replaces__idempotent(db, api):
 def test_item_get__lists_its_entitlements(demo, reader):
     item = reader.get("items/business").json()
 
-    assert item["entitlements"] == {"max-members": 25, "data-export": True}
+    assert item["entitlements"] == {"max-members": 25, "data-export": True, "ai-tokens": 2_000_000}
 
 
 @pytest.mark.parametrize(
@@ -242,7 +241,7 @@ def test_supersede__copies_the_plan_and_makes_the_old_one_legacy(demo, api):
 
     assert response.status_code == 201
     assert response.json()["key"] == "business-2027"
-    assert response.json()["entitlements"] == {"max-members": 25, "data-export": True}
+    assert response.json()["entitlements"] == {"max-members": 25, "data-export": True, "ai-tokens": 2_000_000}
     old = api.get("items/business").json()
     assert (old["status"], old["superseded_by"]) == ("legacy", "business-2027")
 

@@ -42,6 +42,7 @@ def _instance(model):
         "subscriptions.Subscription": factories.SubscriptionFactory,
         "subscriptions.SubscriptionAddon": factories.SubscriptionAddonFactory,
         "subscriptions.Override": factories.OverrideFactory,
+        "subscriptions.TopUp": factories.TopUpFactory,
         "segments.Segment": factories.SegmentFactory,
     }
     if model._meta.label in makers:

@@ -14,6 +14,7 @@ from subscriptions.models import Override, Subscription
 pytestmark = pytest.mark.django_db
 
 ENTRY_KEYS = ["kind", "enabled", "value", "unlimited", "source", "valid_until", "fallback"]
+METERED_KEYS = ["used", "limit", "remaining", "resets_at", "limit_type"]
 
 
 def test_entitlements__acme__the_shape_of_design_6(demo, reader):
@@ -25,7 +26,9 @@ def test_entitlements__acme__the_shape_of_design_6(demo, reader):
     assert list(body) == ["customer", "evaluated_at", "valid_until", "entitlements"]
     assert body["customer"] == "acme"
     assert body["evaluated_at"].endswith("Z")
-    assert body["valid_until"] is None
+    # Nothing ends by itself but the usage periods of the metered features.
+    metered = [entry for entry in body["entitlements"].values() if entry["kind"] == "metered"]
+    assert body["valid_until"] == min(entry["resets_at"] for entry in metered)
     assert body["entitlements"]["max-members"] == {
         "kind": "quantity",
         "enabled": True,
@@ -44,7 +47,10 @@ def test_entitlements__acme__the_shape_of_design_6(demo, reader):
         "valid_until": None,
         "fallback": "deny",
     }
-    assert all(list(entry) == ENTRY_KEYS for entry in body["entitlements"].values())
+    assert all(
+        list(entry) == ENTRY_KEYS for entry in body["entitlements"].values() if entry["kind"] != "metered"
+    )
+    assert all(list(entry) == ENTRY_KEYS + METERED_KEYS for entry in metered)
 
 
 def test_entitlements__every_active_feature_appears_and_archived_ones_do_not(demo, api, reader):
@@ -62,6 +68,8 @@ def test_entitlements__every_active_feature_appears_and_archived_ones_do_not(dem
         "change-request",
         "change-request-version",
         "data-export",
+        "api-calls",
+        "ai-tokens",
     }
 
 

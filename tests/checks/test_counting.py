@@ -43,7 +43,7 @@ def test_check_of_every_feature__counts_once_for_each_active_feature(demo, reade
     flushed = counts()
     assert flushed["4k-streaming"] == 2
     assert flushed["max-members"] == 1
-    assert len(flushed) == 10  # every active feature of the demo
+    assert len(flushed) == 12  # every active feature of the demo
 
 
 def test_304__counts_as_a_check__errors_do_not(demo, reader):

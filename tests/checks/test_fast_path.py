@@ -39,16 +39,18 @@ def comparable(response) -> tuple:
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "counts"),
     [
-        "customers/acme/entitlements",
-        "customers/acme/entitlements/max-members",
-        "customers/hooli/entitlements",
+        # acme holds a metered feature (ai-tokens): an answer of every feature reads its count.
+        ("customers/acme/entitlements", 1),
+        ("customers/acme/entitlements/max-members", 0),
+        ("customers/acme/entitlements/ai-tokens", 1),
+        ("customers/hooli/entitlements", 0),
     ],
 )
 @pytest.mark.parametrize("in_memory", [True, False], ids=["memory tier", "redis tier"])
 def test_fast_path__same_answer_as_the_drf_view(
-    demo, reader, live_revisions, monkeypatch, settings, redis_round_trips, path, in_memory
+    demo, reader, live_revisions, monkeypatch, settings, redis_round_trips, path, counts, in_memory
 ):
     settings.API_SNAPSHOTS_IN_MEMORY = in_memory
     reader.get(path)  # key and snapshot remembered
@@ -58,7 +60,8 @@ def test_fast_path__same_answer_as_the_drf_view(
 
     assert fast.status_code == 200
     assert comparable(fast) == comparable(slow)
-    assert redis_round_trips.count == (1 if in_memory else 2)  # the slow one; and the fast one's read
+    # The slow one; the fast one's read of the snapshot; and each one's read of the counts.
+    assert redis_round_trips.count == (1 if in_memory else 2) + 2 * counts
 
 
 def test_fast_path__same_304_as_the_drf_view(demo, reader, live_revisions, monkeypatch):
@@ -167,12 +170,12 @@ def test_key_revoked_elsewhere__refused_within_a_second(
 def test_reconnect__snapshots_of_the_old_subscription_checked_again(
     demo, reader, live_revisions, redis_round_trips
 ):
-    reader.get("customers/acme/entitlements")
+    reader.get("customers/vandelay/entitlements")
     known.start_epoch(known.catalog, known.keys)  # as after a reconnect
 
     redis_round_trips.count = 0
-    reader.get("customers/acme/entitlements")
-    reader.get("customers/acme/entitlements")
+    reader.get("customers/vandelay/entitlements")
+    reader.get("customers/vandelay/entitlements")
 
     assert redis_round_trips.count == 1  # checked once, then trusted again
 
@@ -240,13 +243,13 @@ def test_memory_snapshot_dropped_when_its_customer_moves(demo, reader, live_revi
 def test_listener_stalled__trust_ends_within_a_second__checks_ask_redis_again(
     demo, reader, live_revisions, monkeypatch, redis_round_trips
 ):
-    reader.get("customers/acme/entitlements")
+    reader.get("customers/vandelay/entitlements")
     # Nothing more arrives on the subscription: no pong, no bump (a connection that hangs).
     monkeypatch.setattr(Listener, "_handle", staticmethod(lambda message: None))
 
     waited = wait_until(lambda: not known.healthy(), within=STALE_AFTER + 0.5)
     redis_round_trips.count = 0
-    assert reader.get("customers/acme/entitlements").status_code == 200
+    assert reader.get("customers/vandelay/entitlements").status_code == 200
 
     assert waited <= STALE_AFTER + 0.1
     assert redis_round_trips.count == 1
@@ -308,11 +311,11 @@ def test_snapshot__spans_cut_each_answer_out_of_the_rendered_body__also_after_re
     "stored",
     [
         b"",
-        b'{"f":3,"r":[1,2],"x":true,"v":null}',
-        b'{"f":3,"r":[1,2],"x":true,"v":null}\n{}\n{}',
+        b'{"f":4,"r":[1,2],"x":true,"v":null}',
+        b'{"f":4,"r":[1,2],"x":true,"v":null}\n{}\n{}',
         b"not json\n{}\n{}\n{}",
         b'{"f":2,"r":[1,2],"x":true,"v":null}\n{}\n{}\n{}',
-        b'{"f":3,"r":[1],"x":true,"v":null}\n{}\n{}\n{}',
+        b'{"f":4,"r":[1],"x":true,"v":null}\n{}\n{}\n{}',
     ],
     ids=["empty", "header only", "no archived part", "header not JSON", "older format", "one revision"],
 )
@@ -321,7 +324,7 @@ def test_snapshot__stored_value_cut_short_or_not_ours__not_used(stored):
 
 
 def test_snapshot__stored_value__cut_at_its_first_three_newlines():
-    header = b'{"f":3,"r":[4,5],"x":true,"v":null}'
+    header = b'{"f":4,"r":[4,5],"x":true,"v":null}'
     loaded = snapshots.Snapshot.loads("acme", header + b'\n{"s":1}\n{"b":2}\n{"a":3}\n{"later":4}')
 
     assert (loaded.revisions, loaded.spans, loaded.body) == ((4, 5), b'{"s":1}', b'{"b":2}')

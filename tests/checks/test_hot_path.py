@@ -1,7 +1,8 @@
 """The check's hot path, pinned: a warm check runs no SQL and no
 Redis round trip while the process's revision listener is healthy (one without it, or when the
 snapshot is only in Redis); a cold one a small constant number of queries, whatever the data's
-size."""
+size. An answer that holds a metered feature the customer has reads its count: one round trip
+more (vandelay has none, acme has ai-tokens)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ pytestmark = pytest.mark.django_db
 
 # A customer's rows: the customer, subscriptions, add-ons, overrides, segment list entries.
 COLD_CUSTOMER_QUERIES = 5
+# ...and the customer's top-ups, read when the catalog has a metered feature (the demo's has).
+TOPUPS = 1
 # The catalog specs: features, rules, conditions, segments, entitlements, items; archived features.
 COLD_CATALOG_QUERIES = 7
 
 
 CHECKS = pytest.mark.parametrize(
-    "path", ["customers/acme/entitlements", "customers/acme/entitlements/max-members"], ids=["all", "one"]
+    "path",
+    ["customers/vandelay/entitlements", "customers/vandelay/entitlements/max-members"],
+    ids=["all", "one"],
 )
 
 
@@ -58,7 +63,7 @@ def test_warm_in_redis_only__another_process__no_query_and_one_round_trip(
 ):
     reader.get(path)
     reader.get("customers/globex/entitlements")  # this process has seen the key
-    snapshots.forget_all()  # ...but not acme's snapshot: it is in Redis only
+    snapshots.forget_all()  # ...but not vandelay's snapshot: it is in Redis only
     keys_known = keys.remembered(reader.key.split(".")[0])
 
     redis_round_trips.count = 0
@@ -75,12 +80,12 @@ def test_redis_tier__every_warm_check_one_round_trip(
     demo, reader, in_memory, live_revisions, settings, django_assert_num_queries, redis_round_trips
 ):
     settings.API_SNAPSHOTS_IN_MEMORY = in_memory
-    reader.get("customers/acme/entitlements")
+    reader.get("customers/vandelay/entitlements")
 
     redis_round_trips.count = 0
     with django_assert_num_queries(0):
         for _ in range(3):
-            assert reader.get("customers/acme/entitlements").status_code == 200
+            assert reader.get("customers/vandelay/entitlements").status_code == 200
 
     assert redis_round_trips.count == (0 if in_memory else 3)
 
@@ -89,13 +94,13 @@ def test_redis_tier__every_warm_check_one_round_trip(
 def test_304__no_query__a_round_trip_only_without_the_snapshot_in_memory(
     demo, reader, in_memory, live_revisions, django_assert_num_queries, redis_round_trips
 ):
-    etag = reader.get("customers/acme/entitlements")["ETag"]
+    etag = reader.get("customers/vandelay/entitlements")["ETag"]
     if not in_memory:
         snapshots.forget_all()
 
     redis_round_trips.count = 0
     with django_assert_num_queries(0):
-        response = reader.get("customers/acme/entitlements", headers={"HTTP_IF_NONE_MATCH": etag})
+        response = reader.get("customers/vandelay/entitlements", headers={"HTTP_IF_NONE_MATCH": etag})
 
     assert response.status_code == 304
     assert redis_round_trips.count == (0 if in_memory else 1)
@@ -104,12 +109,12 @@ def test_304__no_query__a_round_trip_only_without_the_snapshot_in_memory(
 def test_304__listener_down__no_query_and_one_round_trip(
     demo, reader, listener_down, django_assert_num_queries, redis_round_trips
 ):
-    etag = reader.get("customers/acme/entitlements")["ETag"]
+    etag = reader.get("customers/vandelay/entitlements")["ETag"]
     snapshots.forget_all()  # a 304 does not even need the snapshot
 
     redis_round_trips.count = 0
     with django_assert_num_queries(0):
-        response = reader.get("customers/acme/entitlements", headers={"HTTP_IF_NONE_MATCH": etag})
+        response = reader.get("customers/vandelay/entitlements", headers={"HTTP_IF_NONE_MATCH": etag})
 
     assert response.status_code == 304
     assert redis_round_trips.count == 1
@@ -118,15 +123,15 @@ def test_304__listener_down__no_query_and_one_round_trip(
 def test_cold_check__catalog_cached__five_queries(demo, reader, django_assert_num_queries):
     reader.get("customers/globex/entitlements")  # the key and the catalog are known now
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
-        response = reader.get("customers/acme/entitlements")
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):
+        response = reader.get("customers/vandelay/entitlements")
 
     assert response.status_code == 200
 
 
 def test_cold_check__nothing_cached__customer_catalog_and_key(demo, reader, django_assert_num_queries):
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + COLD_CATALOG_QUERIES + 1):
-        response = reader.get("customers/acme/entitlements")
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS + COLD_CATALOG_QUERIES + 1):
+        response = reader.get("customers/vandelay/entitlements")
 
     assert response.status_code == 200
 
@@ -135,8 +140,8 @@ def test_cold_check__catalog_in_redis__loaded_without_queries(demo, reader, djan
     reader.get("customers/globex/entitlements")
     snapshots.forget_all()  # a fresh process: the catalog specs come from Redis
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
-        reader.get("customers/acme/entitlements")
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):
+        reader.get("customers/vandelay/entitlements")
 
 
 def test_cold_check__query_count_does_not_grow_with_the_data(db, reader, django_assert_num_queries):
@@ -154,7 +159,7 @@ def test_cold_check__query_count_does_not_grow_with_the_data(db, reader, django_
     small, large = customer_with(1), customer_with(20)
     reader.get(f"customers/{small}/entitlements")  # key and catalog known
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):  # the module's demo has metered features
         response = reader.get(f"customers/{large}/entitlements")
 
     assert response.status_code == 200
@@ -228,3 +233,42 @@ def test_lists__a_constant_number_of_queries_whatever_the_rows(
         SegmentMemberFactory(segment=SegmentFactory(tags=[TagFactory()]))
     with django_assert_num_queries(queries):
         assert reader.get(path).status_code == 200
+
+
+# --- metered answers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "round_trips"),
+    [
+        ("customers/acme/entitlements", 1),
+        ("customers/acme/entitlements/ai-tokens", 1),
+        ("customers/acme/entitlements/max-members", 0),
+        ("customers/hooli/entitlements", 0),  # past its grace: it has no metered feature now
+    ],
+)
+def test_warm_check__a_metered_feature_the_customer_has__one_round_trip_for_its_count(
+    demo, reader, live_revisions, path, round_trips, django_assert_num_queries, redis_round_trips
+):
+    assert reader.get(path).status_code == 200  # the count read (and made) once
+
+    redis_round_trips.count = 0
+    with django_assert_num_queries(0):
+        response = reader.get(path)
+
+    assert response.status_code == 200
+    assert redis_round_trips.count == round_trips
+
+
+def test_first_check_of_a_period__its_count_made_from_the_database_once(
+    demo, reader, live_revisions, django_assert_max_num_queries
+):
+    reader.get("customers/vandelay/entitlements")  # the key and the catalog known
+
+    # Redis has no count for acme's ai-tokens in this period yet: made under the advisory
+    # lock from the period's rows (lock, sum, idempotency keys; in a test's transaction, a
+    # savepoint and its release too), with the cold build's queries.
+    with django_assert_max_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS + 5):
+        assert reader.get("customers/acme/entitlements/ai-tokens").json()["used"] == 0
+    with django_assert_max_num_queries(0):
+        assert reader.get("customers/acme/entitlements/ai-tokens").json()["used"] == 0

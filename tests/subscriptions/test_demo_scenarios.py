@@ -120,7 +120,7 @@ def test_umbrella__past_due_within_grace__full_access_until_grace_ends(demo):
 
     answers = resolve("umbrella")
 
-    assert from_plans(answers) == {"max-members": 25, "data-export": True}
+    assert from_plans(answers) == {"max-members": 25, "data-export": True, "ai-tokens": 2_000_000}
     assert answers["max-members"].source == "plan:business"
     assert answers["max-members"].valid_until == grace_end
 

@@ -19,6 +19,7 @@ from segments.matching import ConditionSpec, RuleSpec, SegmentSpec
 from subscriptions.resolution import (
     CUSTOM,
     KINDS,
+    METERED,
     QUANTITY,
     RANGE,
     SWITCH,
@@ -86,6 +87,8 @@ segments_strategy = st.tuples(menu, menu).map(_segments)
 
 def _with_levels(feature: FeatureSpec) -> FeatureSpec:
     levels = {CUSTOM: LEVELS, QUANTITY: (5, 25)}.get(feature.kind, ())
+    if feature.kind == METERED:
+        return dataclasses.replace(feature, period="month", period_anchor="billing_cycle", limit_type="hard")
     return dataclasses.replace(feature, levels=levels)
 
 
@@ -210,7 +213,9 @@ def test_resolve_feature__customer_outside_markets__always_off_with_source_marke
     assert answer.enabled is False
     assert answer.unlimited is False
     assert answer.source == ("archived" if feature.archived else "market")
-    assert answer.valid_until is None
+    # It never changes by itself; a metered answer still names the end of its usage period.
+    assert answer.valid_until == answer.resets_at
+    assert (answer.resets_at is None) is (feature.kind != METERED)
 
 
 @FAST
@@ -236,7 +241,7 @@ def test_resolve_feature__live_revoke_on_live_subscription__off_unless_archived(
     answer = resolve_feature(feature, state, segments, now)
 
     assert answer.enabled is False
-    assert answer.value == {SWITCH: False, QUANTITY: 0, RANGE: 0}.get(feature.kind)
+    assert answer.value == {SWITCH: False, QUANTITY: 0, RANGE: 0, METERED: 0}.get(feature.kind)
     assert answer.source == ("archived" if feature.archived else "override:0")
 
 

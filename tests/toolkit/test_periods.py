@@ -51,7 +51,10 @@ def test_at_the_cycle_end_the_next_period_has_begun_even_before_billing_names_th
 
     assert current_period("month", cycle_end, cycle_end) == (cycle_end, utc(2027, 1, 15, 10))
     assert current_period("month", utc(2027, 3, 1), cycle_end) == (utc(2027, 2, 15, 10), utc(2027, 3, 15, 10))
-    assert current_period("week", utc(2026, 12, 30), cycle_end) == (utc(2026, 12, 29, 10), utc(2027, 1, 5, 10))
+    assert current_period("week", utc(2026, 12, 30), cycle_end) == (
+        utc(2026, 12, 29, 10),
+        utc(2027, 1, 5, 10),
+    )
     assert current_period("day", utc(2026, 12, 15, 9), cycle_end) == (utc(2026, 12, 14, 10), cycle_end)
     assert current_period("year", utc(2026, 12, 15, 9), cycle_end) == (utc(2025, 12, 15, 10), cycle_end)
 

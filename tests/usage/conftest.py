@@ -12,6 +12,7 @@ from tests.api.conftest import (  # fixtures, shared with the API tests
     reader,
     superuser,
 )
+from tests.checks.conftest import redis_round_trips
 
 __all__ = [
     "_fresh_process_memory",
@@ -21,5 +22,6 @@ __all__ = [
     "listener_down",
     "live_revisions",
     "reader",
+    "redis_round_trips",
     "superuser",
 ]

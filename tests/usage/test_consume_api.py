@@ -134,7 +134,14 @@ def test_a_customer_without_the_feature_is_told_no_and_nothing_is_consumed(demo,
 
     assert response.status_code == 200, why
     body = response.json()
-    assert (body["allowed"], body["limit"], body["remaining"]) == (False, 0, 0), why
+    assert (body["allowed"], body["used"], body["limit"], body["remaining"]) == (False, None, 0, 0), why
+    assert counted(customer) == 0
+    answer = reader.get(f"customers/{customer}/entitlements/api-calls").json()
+    assert (answer["enabled"], answer["used"], answer["limit"], answer["remaining"]) == (False, None, 0, 0), (
+        why
+    )
+    reported = report(reader, {"feature": "api-calls", "quantity": 3}, customer=customer)
+    assert (reported.status_code, reported.json()["recorded"]) == (200, False), why
     assert counted(customer) == 0
 
 
@@ -297,7 +304,7 @@ def test_usage__counted_whatever_the_limit_202_with_the_running_total(demo, read
 
     assert response.status_code == 202
     body = response.json()
-    assert (body["used"], body["limit"], body["remaining"]) == (1015, 1000, 0)
+    assert (body["recorded"], body["used"], body["limit"], body["remaining"]) == (True, 1015, 1000, 0)
     assert (
         report(reader, {"feature": "api-calls", "quantity": 25, "idempotency_key": "batch-17"}).json() == body
     )

@@ -54,11 +54,20 @@ class MeteredOut(serializers.Serializer):
 
     customer = serializers.CharField()
     feature = serializers.CharField()
-    used = serializers.IntegerField(help_text="Counted in the current period.")
+    used = serializers.IntegerField(
+        allow_null=True,
+        help_text="Counted in the current period; null when the customer does not have the feature.",
+    )
     limit = serializers.IntegerField(allow_null=True, help_text="The period's limit; null when unlimited.")
     remaining = serializers.IntegerField(allow_null=True, help_text="What is left; null when unlimited.")
     resets_at = serializers.DateTimeField(help_text="When the period ends and counting starts from zero.")
     limit_type = serializers.ChoiceField(choices=Feature.LimitType.choices)
+
+
+class UsageOut(MeteredOut):
+    recorded = serializers.BooleanField(
+        help_text="False (nothing counted) when the customer does not have the feature."
+    )
 
 
 class ConsumeOut(MeteredOut):

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from usage.api import views
+from checks.fast import fast_or
+from usage.api import fast, views
 
 urlpatterns = [
     path(
         "customers/<str:external_id>/entitlements/<slug:feature_key>/consume",
-        views.ConsumeView.as_view(),
+        fast_or(views.ConsumeView, fast.consume),
         name="customer-entitlement-consume",
     ),
     path("customers/<str:external_id>/usage", views.UsageView.as_view(), name="customer-usage"),

@@ -21,7 +21,7 @@ from checks import snapshots
 from checks.views import CheckView
 from toolkit.rest.exceptions import BadRequest, Conflict
 from usage import meter
-from usage.api.serializers import ConsumeIn, ConsumeOut, MeteredOut, UsageIn
+from usage.api.serializers import ConsumeIn, ConsumeOut, UsageIn, UsageOut
 
 # How far ahead of this server's clock a reported usage may be stamped (clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -39,6 +39,12 @@ class MeteredView(CheckView):
         # The snapshot's reads join the key's round trip, as a check's do; it is not a check.
         self.hot = snapshots.Prefetch(external_id=self.kwargs["external_id"], at=timezone.now())
         self.hot.queue(batch)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code in (200, 202):
+            del response["Allow"]  # as a check's answer: the fast path's bytes (usage.api.fast)
+        return response
 
     def meter(self, external_id: str, feature_key: str) -> meter.Meter:
         snapshot = self.prepared().snapshot() if "\x00" not in external_id else None
@@ -85,9 +91,12 @@ class ConsumeView(MeteredView):
 
 class UsageView(MeteredView):
     """Count usage that already happened (soft accounting): counted whatever the limit, in the
-    current period. 202 with the running total."""
+    current period, 202 with the running total. A customer without the feature: 200 with
+    `recorded: false`, nothing counted."""
 
-    @extend_schema(operation_id="customers_usage_create", request=UsageIn, responses={202: MeteredOut})
+    @extend_schema(
+        operation_id="customers_usage_create", request=UsageIn, responses={202: UsageOut, 200: UsageOut}
+    )
     def post(self, request, external_id: str):
         data = UsageIn().run_validation(request.data)
         found = self.meter(external_id, data["feature"])
@@ -106,4 +115,7 @@ class UsageView(MeteredView):
         except meter.CounterFull as error:
             raise Conflict(str(error)) from error
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-        return Response(self.answer(found, outcome), status=status.HTTP_202_ACCEPTED, headers=headers)
+        code = status.HTTP_202_ACCEPTED if outcome.recorded else status.HTTP_200_OK
+        return Response(
+            {"recorded": outcome.recorded, **self.answer(found, outcome)}, status=code, headers=headers
+        )
