@@ -34,6 +34,7 @@ class Command(BaseCommand):
         host = addr.rpartition(":")[0] or "127.0.0.1"
         call_command("migrate", verbosity=0)
         call_command("seed_demo")
+        call_command("record_demo_usage")  # through the API's consume and usage endpoints
         call_command("refresh_feature_usage")  # the dashboard's figures, before beat's first run
         env = {
             **os.environ,
