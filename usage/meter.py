@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from toolkit.redis import redis_client
 from toolkit.revisions import id_part
@@ -72,6 +73,7 @@ return {allowed, used}
 """
 
 MISSING, REPLAY, FULL = -1, -2, -3
+REBUILDS = 5  # a counter rebuilt this many times in a row for one consumption: Redis is failing
 
 
 class CounterFull(Exception):
@@ -197,7 +199,7 @@ def _count(meter: Meter, quantity: int, key: str, kind: str, at: datetime) -> Ou
     limit = -1 if meter.limit is None else meter.limit
     keys = [meter.counter, meter.idempotency(key)] if key else [meter.counter]
     args = [quantity, limit, hard, IDEMPOTENCY_SECONDS, int(meter.period_start.timestamp())]
-    while True:
+    for _attempt in range(REBUILDS):
         with transaction.atomic():
             _lock(meter, exclusive=False)
             result = _script(client)(keys=keys, args=args)
@@ -220,6 +222,8 @@ def _count(meter: Meter, quantity: int, key: str, kind: str, at: datetime) -> Ou
         if status == REPLAY:
             return _replay(meter, key, result[1], kind, at)
         return Outcome(allowed=status == 1, used=int(result[1]), limit=meter.limit)
+    # Emptied again after every rebuild: Redis is not keeping what it is given (answered 503).
+    raise RedisConnectionError(f"Redis lost the count of {meter.feature_key} {REBUILDS} times in a row.")
 
 
 def _replay(meter: Meter, key: str, first: bytes | str, kind: str, at: datetime) -> Outcome:

@@ -139,7 +139,11 @@ class AnswerOut(serializers.Serializer):
         choices=Feature.Fallback.choices, help_text="What to do when Entitle cannot be reached."
     )
     # Metered features only (docs/usage.md).
-    used = serializers.IntegerField(required=False, help_text="Metered: counted in the current period.")
+    used = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Metered: counted in the current period; null when the customer does not have the feature.",
+    )
     limit = serializers.IntegerField(
         required=False, allow_null=True, help_text="Metered: the period's limit; null when unlimited."
     )
