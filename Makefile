@@ -46,6 +46,6 @@ format: install
 	$(BIN)/ruff format .
 
 # The benchmark of BENCHMARKS.md: its own database (entitle_bench) and Redis database (13),
-# N = 1k, 10k, 100k, about 17-25 minutes. Not part of `make test`. BENCH_ARGS: python -m bench --help.
+# N = 1k, 10k, 100k, about 25-35 minutes. Not part of `make test`. BENCH_ARGS: python -m bench --help.
 bench: install wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)

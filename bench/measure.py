@@ -1,7 +1,8 @@
 """What the benchmark counts inside one process, with Django set up on production settings:
 SQL queries (Django's CaptureQueriesContext), Redis round trips (each packed send on a
 connection: a pipeline is one) and Redis commands by name (every command sent, pipelined or
-not), for checks, admin pages, a plan change and the scheduled-change sweep.
+not), for checks, consumes, admin pages, a plan change and the scheduled-change sweep; and,
+against the running servers, the hard-limit race.
 
 Requests go through `django.test.Client`: the same WSGI handler, middleware, views and stores
 as gunicorn, minus the socket. Redis's own INFO commandstats is not used: the Redis server is
@@ -18,8 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -29,6 +32,8 @@ import redis
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+
+from bench.seed import METERED_ADDON
 
 # --- counting Redis -------------------------------------------------------------------------------
 
@@ -200,6 +205,76 @@ def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, 
                 _bump(customer_key(external_id))
                 snapshots.forget_all()  # another process: the new catalog specs come from Redis
                 measure(f"{kind}: cold (catalog changed), catalog from Redis", path)
+    return _summary(results)
+
+
+# --- metered features -----------------------------------------------------------------------------
+
+
+def metered_costs(read_key: str, customers: list[str], feature: str) -> dict[str, dict[str, Any]]:
+    """Queries, round trips, commands and time of a consume (without and with an idempotency
+    key) and of a check of a metered feature, over several customers who hold `feature`, as
+    `check_costs` counts a check's."""
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from api import keys
+    from checks import snapshots
+    from checks.store import hot_mget
+    from toolkit.redis import redis_client
+    from toolkit.revisions import customer_key
+
+    _listening()
+    hot_mget(["connect"])  # this thread's own connection to Redis, made (its handshake) unmeasured
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {read_key}")
+    results: dict[str, list[Cost]] = {}
+    unique = time.time_ns()
+
+    def measure(name: str, path: str, body: dict | None = None) -> dict:
+        with counted() as box:
+            if body is None:
+                response = client.get(path)
+            else:
+                response = client.post(path, body, content_type="application/json")
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: {path} answered {response.status_code}: {response.content[:300]!r}")
+        answer = response.json()
+        if body is not None and not answer["allowed"]:
+            raise SystemExit(f"{name}: {path} refused {body}: {answer}")
+        results.setdefault(name, []).append(box["cost"])
+        return answer
+
+    snapshots.forget_all()
+    keys.forget_all()
+    for index, external_id in enumerate(customers):
+        check = f"/api/v1/customers/{external_id}/entitlements/{feature}"
+        consume = f"{check}/consume"
+        everything = f"/api/v1/customers/{external_id}/entitlements"
+        # Unmeasured: every count of the period set in Redis (rebuilt from the rows), as the load's
+        # warming leaves them.
+        client.get(everything)
+        _bump(customer_key(external_id))
+        measure("metered check: cold (customer changed)", check)
+        measure("metered check: warm, process memory", check)
+        measure("all features of a metered customer: warm, process memory", everything)
+        with override_settings(API_SNAPSHOTS_IN_MEMORY=False):
+            measure("metered check: warm, Redis tier (no process memory)", check)
+        one = {"quantity": 1}
+        measure("consume: warm, process memory", consume, one)
+        keyed = {"quantity": 1, "idempotency_key": f"costs-{unique}-{index}"}
+        measure("consume with an idempotency key: warm, process memory", consume, keyed)
+        with override_settings(API_SNAPSHOTS_IN_MEMORY=False):
+            measure("consume: warm, Redis tier (no process memory)", consume, one)
+        # Redis lost the period's count (emptied, restarted): rebuilt from the rows first.
+        snapshot = snapshots.remembered(external_id) or snapshots.read_current(external_id, timezone.now())
+        redis_client().delete(snapshot.meter_of(feature).counter)
+        measure("consume: count lost in Redis (rebuilt from the rows)", consume, one)
+    return _summary(results)
+
+
+def _summary(results: dict[str, list[Cost]]) -> dict[str, dict[str, Any]]:
+    """Per kind of request: the most queries, round trips and commands seen (they should not
+    vary) and the median time."""
     summary = {}
     for name, costs in results.items():
         summary[name] = {
@@ -211,6 +286,113 @@ def check_costs(read_key: str, customers: list[str], feature: str) -> dict[str, 
             "by_command": max((c.by_command for c in costs), key=lambda d: sum(d.values())),
         }
     return summary
+
+
+RACE_CONSUMERS = 32
+RACE_LAST = 100
+
+
+def _http(method: str, url: str, key: str, body: dict | None = None) -> tuple[int, dict | None]:
+    """(status, JSON answer) of one request; (0, None) when no answer came."""
+    headers = {"Authorization": f"Api-Key {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except OSError:
+        return 0, None
+
+
+def hard_limit_race(
+    *,
+    urls: list[str],
+    key: str,
+    customer: str,
+    feature: str,
+    consumers: int = RACE_CONSUMERS,
+    last: int = RACE_LAST,
+) -> dict[str, Any]:
+    """The hard limit under contention: `customer` is brought to the last `last` units of
+    `feature` in one consume, then `consumers` threads, spread over the servers at `urls`, each
+    consume one unit at a time until refused. Exactly `last` may be allowed, each count from
+    limit − last + 1 to the limit given once, and the rows in PostgreSQL must add up to the
+    limit."""
+    from django.db.models import Sum
+
+    from usage.models import Consumption
+
+    base = f"/api/v1/customers/{customer}/entitlements/{feature}"
+    status, answer = _http("GET", f"{urls[0]}{base}", key)
+    if status != 200 or answer is None or answer.get("limit_type") != "hard" or answer.get("limit") is None:
+        raise SystemExit(f"{base} answered {status} {answer}: not a hard limit.")
+    limit, used = answer["limit"], answer["used"]
+    head = limit - last - used
+    if head < 0:
+        raise SystemExit(f"{customer} has used {used} of {limit} {feature}: fewer than {last} are left.")
+    if head:
+        status, answer = _http("POST", f"{urls[0]}{base}/consume", key, {"quantity": head})
+        if status != 200 or answer is None or answer["remaining"] != last:
+            raise SystemExit(f"Consuming {head} to leave {last} answered {status} {answer}.")
+
+    barrier = threading.Barrier(consumers + 1)
+    answers: list[tuple[int, dict | None]] = []
+    lock = threading.Lock()
+
+    def consumer(number: int) -> None:
+        url = f"{urls[number % len(urls)]}{base}/consume"
+        barrier.wait(timeout=60)
+        for _ in range(last + 1):  # one consumer alone could take every unit, then be refused
+            status, answer = _http("POST", url, key, {"quantity": 1})
+            with lock:
+                answers.append((status, answer))
+            if status != 200 or answer is None or not answer["allowed"]:
+                return
+
+    with ThreadPoolExecutor(consumers) as pool:
+        futures = [pool.submit(consumer, number) for number in range(consumers)]
+        barrier.wait(timeout=60)
+        started = time.perf_counter()
+        for future in futures:
+            future.result(timeout=600)
+        seconds = time.perf_counter() - started
+    allowed = sorted(a["used"] for s, a in answers if s == 200 and a is not None and a["allowed"])
+    refused = sum(1 for s, a in answers if s == 200 and a is not None and not a["allowed"])
+    after = []
+    for url in urls:  # every server, asked once more: refused, at the limit
+        status, answer = _http("POST", f"{url}{base}/consume", key, {"quantity": 1})
+        after.append(
+            {"status": status, "allowed": answer and answer["allowed"], "used": answer and answer["used"]}
+        )
+    rows = Consumption.objects.filter(customer__external_id=customer, feature__key=feature)
+    period = rows.order_by("-id").values_list("period_start", flat=True).first()
+    in_period = rows.filter(period_start=period)
+    total = in_period.aggregate(total=Sum("quantity"))["total"] or 0
+    return {
+        "customer": customer,
+        "feature": feature,
+        "limit": limit,
+        "last": last,
+        "consumers": consumers,
+        "servers": len(urls),
+        "attempted": len(answers),
+        "allowed": len(allowed),
+        "refused": refused,
+        "errors": len(answers) - len(allowed) - refused,
+        "each_count_once": allowed == list(range(limit - last + 1, limit + 1)),
+        "seconds": round(seconds, 2),
+        "after": after,
+        "rows": in_period.count(),
+        "rows_sum": total,
+        "exact": len(allowed) == last
+        and total == limit
+        and allowed == list(range(limit - last + 1, limit + 1)),
+    }
 
 
 # --- admin ----------------------------------------------------------------------------------------
@@ -432,8 +614,10 @@ def import_entitlements(user) -> dict[str, Any]:
             return str(feature.min_value if feature.min_value is not None else 0)
         return str(feature.levels[0])
 
-    items = list(Item.objects.order_by("key").values_list("key", flat=True))
-    features = list(Feature.objects.order_by("key"))
+    # The catalog the `cust-` customers draw from: not the metered corner (bench.seed), so the file
+    # has the same 10,000 rows as before metered features were seeded.
+    items = list(Item.objects.exclude(key=METERED_ADDON).order_by("key").values_list("key", flat=True))
+    features = list(Feature.objects.exclude(kind="metered").order_by("key"))
     rows = ["item,feature,value"] + [f"{item},{f.key},{value(f)}" for item in items for f in features]
     data = "\n".join(rows).encode()
     existing = Entitlement.objects.count()

@@ -6,8 +6,12 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-TARGET_MEMORY, TARGET_REDIS, TARGET_304 = 0.85, 0.6, 0.6
+TARGET_MEMORY, TARGET_REDIS, TARGET_304, TARGET_METERED = 0.85, 0.6, 0.6, 0.6
 FIXED_URL = "bare view, one fixed URL"  # the old ceiling's endpoint (bench.run.SCENARIOS)
+# The metered endpoints (bench.run.SCENARIOS), on the customers who hold the metered features.
+CONSUME = "consume, memory tier"
+CONSUME_KEYED = "consume with an idempotency key, memory tier"
+METERED_CHECK = "metered check, memory tier"
 SEED_COLUMNS = {
     "customers": "Customer",
     "subscriptions": "Subscription",
@@ -47,7 +51,16 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     out += ["### SQL queries, Redis round trips and commands per check (in process)", "", _costs(phases), ""]
+    if phases and all("metered_costs" in p for p in phases):
+        out += [
+            "### SQL queries, Redis round trips and commands per consume and metered check (in process)",
+            "",
+            _costs(phases, "metered_costs"),
+            "",
+        ]
     last = phases[-1] if phases else {}
+    if "race" in last:
+        out += [f"### The hard-limit race at N = {_n(last['customers'])}", "", _race(last["race"]), ""]
     if "plan_change" in last:
         out += [
             f"### A plan change at N = {_n(last['customers'])}",
@@ -111,13 +124,13 @@ def _throughput(phases: list[dict]) -> str:
     return _table([*header, "errors"], rows)
 
 
-def _costs(phases: list[dict]) -> str:
-    names = list(phases[0]["check_costs"]) if phases else []
+def _costs(phases: list[dict], part: str = "check_costs") -> str:
+    names = list(phases[0][part]) if phases else []
     rows = []
     for name in names:
         row = [name]
         for p in phases:
-            c = p["check_costs"].get(name)
+            c = p[part].get(name)
             row.append(
                 f"{c['queries']} / {c['round_trips']} / {c['commands']} / {c['ms_median']}" if c else "–"
             )
@@ -140,6 +153,28 @@ def _plan_change(pc: dict[str, Any]) -> str:
         f"each is a rebuild); asking all {pc['sampled']} one after another took "
         f"{pc['all_sampled_seen_ms']} ms."
     )
+
+
+def _race(race: dict[str, Any]) -> str:
+    after = ", ".join(
+        f"{'allowed' if a['allowed'] else 'refused'} at {a['used']}"
+        if a["status"] == 200
+        else f"{a['status']}"
+        for a in race["after"]
+    )
+    return (
+        f"`{race['customer']}` holds {race['feature']} with a hard limit of {race['limit']} and was brought "
+        f"to its last {race['last']} units; then {race['consumers']} consumers, spread over the "
+        f"{race['servers']} servers, each consumed 1 at a time until refused. Allowed / attempted: "
+        f"**{race['allowed']} / {race['attempted']}** ({race['refused']} refused, {race['errors']} errors, "
+        f"{race['seconds']} s); each count up to the limit given once: {_yes(race['each_count_once'])}. "
+        f"One more consume on each server: {after}. Rows in PostgreSQL for the period: {race['rows']}, "
+        f"adding up to {race['rows_sum']} (the limit: {race['limit']})."
+    )
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def _admin(admin: dict[str, dict]) -> str:
@@ -195,7 +230,7 @@ def _sweep(sw: dict[str, Any], pr: dict[str, Any]) -> str:
 def targets(phases: list[dict]) -> list[list[str]]:
     if not phases:
         return []
-    rows = _ratio_targets(phases) + _count_targets(phases)
+    rows = _ratio_targets(phases) + _count_targets(phases) + _metered_targets(phases)
     if len(phases) > 1 and all("load" in p for p in phases):
         rows.append(_same_at_scale(phases[0], phases[-1]))
     rows += _extra_targets(phases[-1])
@@ -210,7 +245,11 @@ def _ratio_targets(phases: list[dict]) -> list[list[str]]:
         ("warm check ≥ 0.6× bare, Redis tier (one feature)", "one feature, Redis tier", TARGET_REDIS),
         ("warm check ≥ 0.6× bare, Redis tier (all features)", "all features, Redis tier", TARGET_REDIS),
         ("304 ≥ 0.6× bare", "all features, 304", TARGET_304),
+        ("consume ≥ 0.6× bare, memory tier (no idempotency key)", CONSUME, TARGET_METERED),
+        ("metered check ≥ 0.6× bare, memory tier (one metered feature)", METERED_CHECK, TARGET_METERED),
     ):
+        if not any(name in p.get("load", {}) for p in phases):
+            continue  # a run from before this endpoint was measured
         values = [(p["customers"], p["load"][name]["ratio"]) for p in phases if "load" in p]
         shown = ", ".join(f"{_n(n)}: {v:.2f}×" for n, v in values)
         fixed = [(p["customers"], _to_fixed_url(p["load"], name)) for p in phases if "load" in p]
@@ -248,6 +287,46 @@ def _count_targets(phases: list[dict]) -> list[list[str]]:
             "yes" if max(cold) <= 5 else "no",
         ],
     ]
+
+
+def _metered_targets(phases: list[dict]) -> list[list[str]]:
+    """A warm consume asks Redis once (the consumption) and a warm metered check once (the count);
+    the race allows exactly the units left, and PostgreSQL holds exactly the limit."""
+    rows = []
+    costs = [p["metered_costs"] for p in phases if "metered_costs" in p]
+    if costs:
+        consume = [
+            c[name] for c in costs for name in c if name.startswith("consume") and "warm, process" in name
+        ]
+        check = [c[name] for c in costs for name in c if name.startswith("metered check: warm, process")]
+        trips, queries = max(c["round_trips"] for c in consume), max(c["queries"] for c in consume)
+        rows.append(
+            [
+                "warm consume: 1 Redis round trip (memory tier)",
+                f"{trips} round trip, {queries} SQL",
+                _yes(all(c["round_trips"] == 1 for c in consume)),
+            ]
+        )
+        trips, queries = max(c["round_trips"] for c in check), max(c["queries"] for c in check)
+        rows.append(
+            [
+                "warm metered check: 0 SQL, 1 Redis round trip (memory tier)",
+                f"{queries} SQL, {trips} round trip",
+                _yes(all(c["queries"] == 0 and c["round_trips"] == 1 for c in check)),
+            ]
+        )
+    race = next((p["race"] for p in reversed(phases) if "race" in p), None)
+    if race is not None:
+        rows.append(
+            [
+                f"hard limit under a race: {race['consumers']} consumers on {race['servers']} servers, "
+                f"allowed = the {race['last']} units left, rows add up to the limit",
+                f"allowed / attempted {race['allowed']} / {race['attempted']}; rows {race['rows_sum']} of "
+                f"{race['limit']}",
+                _yes(race["exact"]),
+            ]
+        )
+    return rows
 
 
 def _same_at_scale(first: dict, last: dict) -> list[str]:

@@ -1,6 +1,6 @@
 """The whole benchmark in one command (BENCHMARKS.md explains the figures).
 
-    make bench                                        # N = 1k, 10k, 100k: about 17-25 minutes
+    make bench                                        # N = 1k, 10k, 100k: about 25-35 minutes
     .venv/bin/python -m bench --sizes 1000 --rounds 1 --no-extras   # a quick look
 
 1. A fresh database `entitle_bench` and Redis database 13; migrate; collect static files
@@ -9,13 +9,15 @@
    queries, Redis round trips and commands of each kind of check in process; start two
    gunicorns (one with the in-process snapshot tier, one without it, so that every warm check
    is served from Redis); warm a working set of customers; then run wrk in rounds. In each
-   round every endpoint (the single-feature check, the full entitlements 200 and 304) runs
-   between two runs of the bare view, and its ratio is taken to their mean. The bare view is
-   asked for the same customers with the same header as the checks (`api/bench.py`); the
-   same view at one fixed URL with no header, the older and kinder ceiling, runs as
-   one more endpoint.
-3. At the largest N: a plan change reaching the checks, the admin changelists and forms, and
-   the sweep of the 10k due scheduled changes.
+   round every endpoint (the single-feature check, the full entitlements 200 and 304; a
+   consume, without and with an idempotency key, and a check of a metered feature on the
+   metered customers) runs between two runs of the bare view, and its ratio is taken to their
+   mean. The bare view is asked for the same customers with the same header as the checks
+   (`api/bench.py`); the same view at one fixed URL with no header, the older and kinder
+   ceiling, runs as one more endpoint.
+3. At the largest N: the hard-limit race (32 consumers on both servers for one customer's last
+   100 units); unless --no-extras, a plan change reaching the checks, the admin changelists and
+   forms, and the sweep of the 10k due scheduled changes.
 
 Results: `var/bench/results-<time>.json` (everything) and `.md` (the tables), also printed.
 """
@@ -41,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, report, stack
-from bench.seed import external_id, populate
+from bench.seed import (
+    HARD_METERED,
+    METERED_FEATURES,
+    RACE_CUSTOMER,
+    external_id,
+    metered_external_id,
+    populate,
+)
 
 OUT_DIR = stack.BASE_DIR / "var" / "bench"
 SCENARIOS = [
@@ -53,7 +62,13 @@ SCENARIOS = [
     ("all features, 304", "memory", "etag"),
     ("one feature, Redis tier", "redis", "one"),
     ("all features, Redis tier", "redis", "all"),
+    (report.CONSUME, "memory", "consume"),
+    (report.CONSUME_KEYED, "memory", "consume-keyed"),
+    (report.METERED_CHECK, "memory", "metered"),
 ]
+# Warmed before the rounds on both servers (the checks) or on the memory tier only (metered).
+WARM_BOTH = ("one", "all", "etag")
+WARM_MEMORY = ("metered-all", "metered", "consume", "consume-keyed")
 
 
 # The "slow mode" (BENCHMARKS.md, "How it measures"): a run in which one gunicorn worker had
@@ -121,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         keys: dict[str, str] = {}
         for index, n in enumerate(args.sizes):
-            last = index == len(args.sizes) - 1 and not args.no_extras
-            phase = run_phase(n, args, env, servers, keys, last=last)
+            final = index == len(args.sizes) - 1
+            phase = run_phase(n, args, env, servers, keys, last=final and not args.no_extras, final=final)
             results["phases"].append(phase)
             write(results, stamp)
     finally:
@@ -136,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     say(f"Results: {path} and {path.with_suffix('.md')} ({results['seconds']:.0f} s)")
 
 
-def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]:
+def run_phase(n: int, args, env, servers, keys, *, last: bool, final: bool) -> dict[str, Any]:
+    """One N: seed, count, load; `final` (the largest N) adds the hard-limit race, and `last`
+    (the largest N, unless --no-extras) the plan change, admin, import and sweep."""
     from bench import measure
 
     phase: dict[str, Any] = {"customers": n, "load_before": stack.load_average()}
@@ -155,20 +172,39 @@ def run_phase(n: int, args, env, servers, keys, *, last: bool) -> dict[str, Any]
 
     hot = hot_set(n, args.hot, args.seed)
     features = active_features()
+    metered = metered_customers()
     say("  queries and round trips per check (in process)")
     phase["check_costs"] = measure.check_costs(keys["read"], hot[:8], features[len(features) // 2])
+    say("  queries and round trips per consume and metered check (in process)")
+    phase["metered_costs"] = measure.metered_costs(keys["read"], metered[:8], HARD_METERED)
 
     for server in servers.values():
         server.start(env, workers=args.workers, threads=args.worker_threads, log_dir=OUT_DIR)
     try:
         say(f"  warming {len(hot)} customers")
         scripts = build_scripts(n, hot, features, keys["read"], servers["memory"].url, args.seed)
-        for name in ("one", "all", "etag"):
-            for server in servers.values():
+        say(f"  warming {len(metered)} metered customers")
+        scripts.update(
+            build_metered_scripts(
+                n, metered, [f.key for f in METERED_FEATURES], keys["read"], servers["memory"].url, args.seed
+            )
+        )
+        for name in WARM_BOTH + WARM_MEMORY:
+            for server in servers.values() if name in WARM_BOTH else [servers["memory"]]:
                 load.run_wrk(
                     server.url, scripts[name], duration=2, connections=args.connections, threads=args.threads
                 )
         phase["load"] = run_rounds(args, servers, scripts)
+        if final:
+            say(
+                f"  the hard-limit race: {measure.RACE_CONSUMERS} consumers, both servers, the last 100 units"
+            )
+            phase["race"] = measure.hard_limit_race(
+                urls=[server.url for server in servers.values()],
+                key=keys["read"],
+                customer=RACE_CUSTOMER,
+                feature=HARD_METERED,
+            )
         if last:
             say("  a plan change reaching the checks")
             phase["plan_change"] = measure.plan_change(
@@ -292,9 +328,25 @@ def hot_set(n: int, size: int, seed: int) -> list[str]:
 
 
 def active_features() -> list[str]:
+    """The features the single-feature checks ask for: every active one but the metered, whose
+    checks are measured apart (on the customers who hold them)."""
     from catalog.models import Feature
 
-    return list(Feature.objects.filter(status="active").order_by("key").values_list("key", flat=True))
+    return list(
+        Feature.objects.filter(status="active")
+        .exclude(kind="metered")
+        .order_by("key")
+        .values_list("key", flat=True)
+    )
+
+
+def metered_customers() -> list[str]:
+    """The metered load's working set: every customer seeded with the metered add-on (bench.seed),
+    however many there are."""
+    from subscriptions.models import Customer
+
+    count = Customer.objects.filter(external_id__startswith="meter-0").count()
+    return [metered_external_id(i) for i in range(count)]
 
 
 def plan_sample(plan: str, seed: int, size: int = 200) -> list[str]:
@@ -351,6 +403,51 @@ def build_scripts(
         "one": load.write_script(directory / "one.lua", one),
         "all": load.write_script(directory / "all.lua", all_),
         "etag": load.write_script(directory / "etag.lua", etag),
+    }
+
+
+def build_metered_scripts(
+    n: int, customers: list[str], features: list[str], key: str, url: str, seed: int
+) -> dict[str, Path]:
+    """The wrk scripts of the metered loads, over `customers` × `features`. Each customer is
+    checked once first: its snapshot is built and stored in Redis, and its counts for the period
+    set there (rebuilt from the rows), so that no measured request builds either."""
+    directory = OUT_DIR / "lua" / str(n)
+    auth = {"Authorization": f"Api-Key {key}"}
+    r = random.Random(f"{seed}/metered/{n}")
+    pairs = [(c, f) for c in customers for f in features]
+
+    def check(customer: str) -> None:
+        path = f"/api/v1/customers/{customer}/entitlements"
+        request = urllib.request.Request(f"{url}{path}", headers=auth)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answers = json.loads(response.read())["entitlements"]
+        for feature in features:
+            if answers[feature].get("used") is None or answers[feature].get("limit") is None:
+                raise SystemExit(
+                    f"{path} answered {answers[feature]} for {feature}: not held, or not metered."
+                )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(check, customers))
+    post = {**auth, "Content-Type": "application/json"}
+    path = "/api/v1/customers/{}/entitlements/{}"
+    metered = [(path.format(*r.choice(pairs)), auth) for _ in range(4 * len(customers))]
+    consume = [
+        (f"{path.format(*r.choice(pairs))}/consume", post, '{"quantity": 1}')
+        for _ in range(4 * len(customers))
+    ]
+    keyed_body = '{"quantity": 1, "idempotency_key": "' + load.KEY_MARK + '"}'
+    consume_keyed = [
+        (f"{path.format(*r.choice(pairs))}/consume", post, keyed_body) for _ in range(4 * len(customers))
+    ]
+    everyone = [(f"/api/v1/customers/{c}/entitlements", auth) for c in customers]
+    r.shuffle(everyone)
+    return {
+        "metered-all": load.write_script(directory / "metered-all.lua", everyone),
+        "metered": load.write_script(directory / "metered.lua", metered),
+        "consume": load.write_script(directory / "consume.lua", consume, method="POST"),
+        "consume-keyed": load.write_script(directory / "consume-keyed.lua", consume_keyed, method="POST"),
     }
 
 

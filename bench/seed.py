@@ -17,6 +17,17 @@ lifecycle state and add-ons on some, overrides on 30% of customers (Pareto-distr
 one customer in 5000 with 100+), and 10,000 pending scheduled changes (API writes on the
 first 1000 customers, due from one day after the epoch).
 
+Metered usage has its own corner, apart from all of the above so that the checks measured on
+the `cust-` customers measure what they did before it existed: two metered features
+(`bench-api-calls`, hard, and `bench-tokens`, soft, both monthly on the calendar, with limits no
+run comes near), given only by the add-on `addon-metered`, which only the 1000 customers
+`meter-000000`… hold (each on one active subscription to a plan drawn as for the others, no
+overrides, no lists), and `meter-race`, whose override gives `bench-api-calls` a limit of 1000
+for the hard-limit race (bench.measure.hard_limit_race). The `cust-` customers never hold a
+metered feature, so their checks never read a count; they do answer the two features (off),
+as every customer answers every active feature. The metered customers are written with the
+catalog's first run, whatever N: growing the data set leaves them as they are.
+
 Every row goes in with its history row and audit entry (`audit.bulk.bulk_create_audited`),
 in one change context; tags and their guardian rows go through the catalog services. The
 rows bypass the services, so the catalog revision is moved at the end: no cached answer
@@ -61,6 +72,10 @@ OVERRIDE_SHARE = 0.30
 HEAVY_EVERY = 5000  # customer 7, 5007, 10007, ... has 100+ overrides
 POPULAR_PLAN_SHARE = 0.55
 CHUNK = 5000  # customers per transaction
+METERED_CUSTOMERS = 1000  # meter-000000…: the working set of the consume and metered-check loads
+METERED_ADDON = "addon-metered"
+RACE_CUSTOMER = "meter-race"
+RACE_LIMIT = 1000  # meter-race's limit of the hard metered feature (an override)
 
 BENCH_USER = "bench"
 READER_USER = "bench-reader"
@@ -133,6 +148,33 @@ def feature_defs(seed: int) -> list[FeatureDef]:
         tag = r.choice(["sales", "support", "product"]) if r.random() < 0.15 else None
         defs.append(FeatureDef(f"{kind}-{i:03d}", kind, fields, i in archived, tag))
     return defs
+
+
+# Limits far above what a benchmark run consumes (some tens of thousands of units in all).
+METERED_FEATURES = [
+    FeatureDef(
+        "bench-api-calls",
+        "metered",
+        {"period": "month", "period_anchor": "calendar", "limit_type": "hard", "fallback": "allow"},
+        False,
+        None,
+    ),
+    FeatureDef(
+        "bench-tokens",
+        "metered",
+        {
+            "period": "month",
+            "period_anchor": "calendar",
+            "limit_type": "soft",
+            "allow_unlimited": True,
+            "fallback": "last_known",
+        },
+        False,
+        None,
+    ),
+]
+METERED_LIMITS = {"bench-api-calls": 2_000_000_000, "bench-tokens": 2_000_000_000}
+HARD_METERED = "bench-api-calls"
 
 
 def value_for(r: random.Random, feature: FeatureDef) -> Any:
@@ -283,8 +325,16 @@ def external_id(index: int) -> str:
     return f"cust-{index:06d}"
 
 
+def metered_item_def() -> ItemDef:
+    """The one item that gives the metered features: an add-on held by the metered customers only."""
+    return ItemDef(
+        key=METERED_ADDON, kind="addon", rank=0, grace_days=0, status="active", grants=dict(METERED_LIMITS)
+    )
+
+
 class Catalog:
-    """The catalog definitions, computed once per seed."""
+    """The catalog definitions, computed once per seed. `features`, `items` and `addons` are the
+    catalog the `cust-` customers draw from; the metered corner is apart (module docstring)."""
 
     def __init__(self, seed: int) -> None:
         self.features = feature_defs(seed)
@@ -370,6 +420,64 @@ def customer_def(seed: int, index: int, catalog: Catalog, epoch: datetime) -> Cu
     return CustomerDef(index, ext, name, country, traits, subscriptions, overrides, lists)
 
 
+def metered_external_id(index: int) -> str:
+    return f"meter-{index:06d}"
+
+
+def metered_customer_def(seed: int, index: int, catalog: Catalog, epoch: datetime) -> CustomerDef:
+    """Metered customer `index`: an ordinary customer's row and plan, one active subscription that
+    holds `addon-metered` (and sometimes other add-ons), no overrides, no list entries."""
+    r = rng(seed, "metered customer", index)
+    country = r.choices(COUNTRY_CODES, COUNTRY_WEIGHTS)[0]
+    traits = {
+        "industry": r.choice(INDUSTRIES),
+        "employees": int(r.lognormvariate(3.5, 1.5)) + 1,
+        "region": r.choice(REGIONS),
+        "beta": r.random() < 0.05,
+    }
+    popular = r.random() < POPULAR_PLAN_SHARE
+    plan = catalog.plans[0].key if popular else r.choice(catalog.active_plans[1:])
+    addons = [(METERED_ADDON, 1)]
+    if r.random() < 0.3:
+        addons += [
+            (key, min(int(r.paretovariate(2.0)), 10)) for key in r.sample(catalog.addons, r.randint(1, 2))
+        ]
+    subscription = SubscriptionDef(
+        external_id=f"sub-meter-{index:06d}",
+        plan=plan,
+        status="active",
+        trial_ends_at=None,
+        current_period_end=epoch + timedelta(days=r.randint(1, 30)),
+        past_due_since=None,
+        addons=addons,
+    )
+    name = f"{r.choice(ADJECTIVES)} {r.choice(NOUNS)} {r.choice(SUFFIXES)} metered {index}"
+    return CustomerDef(index, metered_external_id(index), name, country, traits, [subscription], [], [])
+
+
+def race_customer_def(catalog: Catalog, epoch: datetime) -> CustomerDef:
+    """`meter-race`: on the popular plan with `addon-metered`, and an override that lowers its
+    hard limit to RACE_LIMIT, so that a race can take its last units (bench.measure)."""
+    subscription = SubscriptionDef(
+        external_id="sub-meter-race",
+        plan=catalog.plans[0].key,
+        status="active",
+        trial_ends_at=None,
+        current_period_end=epoch + timedelta(days=30),
+        past_due_since=None,
+        addons=[(METERED_ADDON, 1)],
+    )
+    override = OverrideDef(
+        subscription=0,
+        feature=HARD_METERED,
+        effect="grant",
+        value=RACE_LIMIT,
+        valid_from=None,
+        valid_until=None,
+    )
+    return CustomerDef(-1, RACE_CUSTOMER, "Race Metered Ltd", "US", {}, [subscription], [override], [])
+
+
 def scheduled_def(
     seed: int, j: int, customers: int, catalog: Catalog, epoch: datetime, known: dict[int, CustomerDef]
 ) -> tuple[str, str, Any]:
@@ -415,6 +523,7 @@ def populate(
     customers: int,
     seed: int = 1,
     scheduled: int = SCHEDULED,
+    metered: int = METERED_CUSTOMERS,
     epoch: str | None = None,
     out: TextIO | None = None,
     verbosity: int = 1,
@@ -422,7 +531,7 @@ def populate(
     """Seed the data set, or grow it to `customers` customers; progress goes to `out`
     (standard output by default) unless `verbosity` is 0. Needs Django set up."""
     Seeder(out=out or sys.stdout, verbosity=verbosity).run(
-        customers=customers, seed=seed, epoch=epoch, scheduled=scheduled
+        customers=customers, seed=seed, epoch=epoch, scheduled=scheduled, metered=metered
     )
 
 
@@ -433,7 +542,7 @@ class Seeder:
         self.out = out
         self.verbosity = verbosity
 
-    def run(self, *, customers: int, seed: int, epoch: str | None, scheduled: int) -> None:
+    def run(self, *, customers: int, seed: int, epoch: str | None, scheduled: int, metered: int) -> None:
         from audit.models import ScheduledChange
         from subscriptions.models import Customer
 
@@ -447,6 +556,8 @@ class Seeder:
             catalog = Catalog(seed)
             existing = Customer.objects.filter(external_id__startswith="cust-").count()
             rows = self._customers(seed, catalog, at, start=existing, stop=customers)
+            if not Customer.objects.filter(external_id=RACE_CUSTOMER).exists():
+                rows += self._metered_customers(seed, catalog, at, metered)
             if not ScheduledChange.objects.filter(reason__startswith="Benchmark scheduled change").exists():
                 rows += self._scheduled(seed, catalog, at, customers, scheduled)
             with transaction.atomic():
@@ -477,11 +588,15 @@ class Seeder:
                 raise SeedError(f"This database was seeded with --seed {found['seed']}, not {seed}.")
             if epoch and epoch != found["epoch"]:
                 raise SeedError(f"This database was seeded with --epoch {found['epoch']}.")
-            return date.fromisoformat(found["epoch"])
-        day = date.fromisoformat(epoch) if epoch else datetime.now(UTC).date()
-        with transaction.atomic():
-            self._users()
-            self._create_catalog(seed, day)
+            day = date.fromisoformat(found["epoch"])
+        else:
+            day = date.fromisoformat(epoch) if epoch else datetime.now(UTC).date()
+            with transaction.atomic():
+                self._users()
+                self._create_catalog(seed, day)
+        if not Feature.objects.filter(key=HARD_METERED).exists():  # also on a data set seeded before it
+            with transaction.atomic():
+                self._create_metered_catalog(seed, day)
         return day
 
     def _users(self) -> None:
@@ -586,6 +701,45 @@ class Seeder:
             f"  catalog: {len(features)} features, {len(items)} items in {time.perf_counter() - t0:.1f} s"
         )
 
+    def _create_metered_catalog(self, seed: int, day: date) -> None:
+        from audit.bulk import bulk_create_audited
+        from catalog.models import Entitlement, Feature, Item
+
+        description = f"Benchmark metered feature (seed_bench seed={seed} epoch={day.isoformat()})."
+        features = bulk_create_audited(
+            Feature,
+            [
+                Feature(
+                    key=d.key,
+                    name=d.key.replace("-", " ").capitalize(),
+                    description=description,
+                    kind=d.kind,
+                    **d.fields,
+                )
+                for d in METERED_FEATURES
+            ],
+        )
+        by_key = {f.key: f for f in features}
+        d = metered_item_def()
+        (addon,) = bulk_create_audited(
+            Item,
+            [
+                Item(
+                    key=d.key,
+                    kind=d.kind,
+                    name="Metered usage",
+                    rank=d.rank,
+                    grace_days=d.grace_days,
+                    status=d.status,
+                    external_id=f"billing-{d.key}",
+                )
+            ],
+        )
+        bulk_create_audited(
+            Entitlement,
+            [Entitlement(item=addon, feature=by_key[key], value=value) for key, value in d.grants.items()],
+        )
+
     # -- customers
 
     def _customers(self, seed: int, catalog: Catalog, epoch: datetime, *, start: int, stop: int) -> int:
@@ -604,6 +758,19 @@ class Seeder:
             with transaction.atomic():
                 rows += self._chunk(defs, items, features, segments)
             self._say(f"  customers {low}–{low + len(defs) - 1}: {time.perf_counter() - t0:.1f} s")
+        return rows
+
+    def _metered_customers(self, seed: int, catalog: Catalog, epoch: datetime, count: int) -> int:
+        from catalog.models import Feature, Item
+
+        t0 = time.perf_counter()
+        items = {i.key: i for i in Item.objects.all()}
+        features = {f.key: f for f in Feature.objects.all()}
+        defs = [metered_customer_def(seed, i, catalog, epoch) for i in range(count)]
+        defs.append(race_customer_def(catalog, epoch))
+        with transaction.atomic():
+            rows = self._chunk(defs, items, features, {})
+        self._say(f"  metered customers: {len(defs)} in {time.perf_counter() - t0:.1f} s")
         return rows
 
     def _chunk(self, defs: list[CustomerDef], items, features, segments) -> int:
@@ -707,6 +874,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--scheduled", type=int, default=SCHEDULED, help="Pending scheduled changes (first run only)."
     )
     parser.add_argument(
+        "--metered",
+        type=int,
+        default=METERED_CUSTOMERS,
+        help="Customers holding the metered features (first run only).",
+    )
+    parser.add_argument(
         "--epoch",
         help="The day dates are relative to (YYYY-MM-DD; default today, UTC; kept from the first run).",
     )
@@ -725,6 +898,7 @@ def main(argv: list[str] | None = None) -> None:
             customers=args.customers,
             seed=args.seed,
             scheduled=args.scheduled,
+            metered=args.metered,
             epoch=args.epoch,
             verbosity=args.verbosity,
         )

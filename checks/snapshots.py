@@ -46,7 +46,7 @@ from checks.listener import BUMP_MEMORY_SECONDS, known
 from checks.store import Batch, as_int, hot_mget
 from subscriptions.models import Customer
 from subscriptions.resolution import METERED, Answer, CustomerState, resolve_feature
-from subscriptions.selectors import resolve_customer
+from subscriptions.selectors import resolve_customer, with_topups
 from toolkit.redis import redis_client
 from toolkit.revisions import CATALOG_KEY, customer_key, id_part
 from toolkit.revisions import read as read_revisions
@@ -620,7 +620,7 @@ def _load_catalog(revision: int) -> CachedCatalog:
 
 def build(external_id: str, revisions: tuple[int, int], at: datetime) -> Snapshot:
     """Resolve the customer now (docs/domain.md) and shape every answer for the API."""
-    customer = Customer.objects.filter(external_id=external_id).first()
+    customer = with_topups(Customer.objects.filter(external_id=external_id)).first()
     if customer is None:
         return Snapshot(external_id, revisions, exists=False, valid_until=None, body=b"{}", archived=b"{}")
     catalog = catalog_for(revisions[0])

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from config import env
 from subscriptions.api.urls import top_urlpatterns
+from usage.api.urls import top_urlpatterns as usage_top_urlpatterns
 
 
 def favicon(request):
@@ -15,6 +16,7 @@ def favicon(request):
 
 urlpatterns = [
     *top_urlpatterns,  # the entitlement checks, nearly all the traffic: matched first of all
+    *usage_top_urlpatterns,  # then consumes of metered features, on the same hot path
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
     # No public site besides the admin and the API: the root leads to the admin.

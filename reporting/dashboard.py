@@ -1,8 +1,9 @@
 """The admin's front page (the dashboard) and a feature's Reporting tab: filters, freshness,
 charts and tables, each shown only to those who may see what it lists.
 
-Feature usage comes from the precomputed snapshot (`reporting.services`); nothing here
-resolves a customer, so the page costs the same handful of queries at any scale.
+Feature usage, and the customers at or near a metered limit, come from the precomputed
+snapshot (`reporting.services`); nothing here resolves a customer or sums usage, so the page
+costs the same handful of queries at any scale.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from reporting.tables import (
     checks_table,
     feature_usage_figures,
     feature_usage_table,
+    limits_table,
     overrides_ending_table,
     scheduled_changes_table,
     trials_ending_table,
@@ -108,7 +110,9 @@ def build(
     user = request.user
     may = {key: user.has_perm(spec.permission) for key, spec in TABLES.items()}
     may_features = may["feature-usage"]
-    state = selectors.snapshot_state() if may_features else SnapshotState(None, None)
+    # Usage limits are shown only where they exist: on the dashboard and a metered feature's tab.
+    may_limits = may["limits"] and (feature is None or feature.is_metered)
+    state = selectors.snapshot_state() if may_features or may_limits else SnapshotState(None, None)
     scope = Scope(filters=filters, now=now, snapshot=state)
     context: dict[str, Any] = {
         "filters": filters,
@@ -133,6 +137,7 @@ def build(
     context["overrides"] = overrides_ending_table(scope) if may["overrides-ending"] else None
     context["trials"] = trials_ending_table(scope) if may["trials-ending"] else None
     context["scheduled"] = scheduled_changes_table(scope) if may["scheduled-changes"] else None
+    context["limits"] = limits_table(scope) if may_limits else None
     if may_features:
         context["form"] = FilterForm(filters, filter_choices(state.current, with_tags=feature is None))
     if feature is not None:

@@ -72,3 +72,30 @@ class FeatureUsage(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"{self.feature_key} {state} via {self.source_kind}: {self.customers}"
+
+
+class LimitUsage(models.Model):
+    """A customer at NEAR per cent or more of a metered limit in its current period, as the
+    refresh found it (`usage.selectors`): the dashboard's "at or near a limit" table. Only
+    those customers get a row, so the table stays small however many customers have a
+    metered feature."""
+
+    snapshot = models.ForeignKey(UsageSnapshot, on_delete=models.CASCADE, related_name="limits")
+    customer = models.ForeignKey("subscriptions.Customer", on_delete=models.CASCADE, related_name="+")
+    feature_key = models.SlugField(max_length=64)
+    period_start = models.DateTimeField()
+    resets_at = models.DateTimeField()
+    used = models.BigIntegerField()
+    limit = models.BigIntegerField(help_text="The period's limit, top-ups included.")
+    hard = models.BooleanField()
+    # used / limit, stored for ordering: the fullest first (a soft limit lets it pass 1).
+    share = models.FloatField()
+    plans = models.TextField(blank=True)  # as FeatureUsage.plans
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        ordering = ["-share", "feature_key", "customer_id"]
+        indexes = [models.Index(fields=["snapshot", "-share"], name="limitusage_fullest_first")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.feature_key}: {self.used:,} of {self.limit:,}"

@@ -15,7 +15,7 @@ from api.models import CheckCount
 from audit.models import ScheduledChange
 from catalog.models import Entitlement, Feature, Item, Tag
 from reporting.filters import NO_PLAN, ReportFilters
-from reporting.models import FeatureUsage, UsageSnapshot
+from reporting.models import FeatureUsage, LimitUsage, UsageSnapshot
 from subscriptions.models import Override, Subscription
 
 HAVE_KINDS = ("plan", "addon", "segment", "override")  # sources that give a feature
@@ -105,6 +105,23 @@ def usage_by_source(snapshot: UsageSnapshot, filters: ReportFilters) -> list[dic
         .annotate(customers=Sum("customers"))
         .order_by("-enabled", "-customers", "source_kind", "source_key")
     ]
+
+
+def limits_near(snapshot: UsageSnapshot, filters: ReportFilters) -> QuerySet[LimitUsage]:
+    """The snapshot's customers at or near a metered limit that the filters select, the
+    fullest first (the snapshot's index gives that order; ties by feature, then customer)."""
+    rows = LimitUsage.objects.filter(snapshot=snapshot)
+    if filters.plan == NO_PLAN:
+        rows = rows.filter(plans="")
+    elif filters.plan:
+        rows = rows.filter(plans__contains=f",{filters.plan},")
+    if filters.country:
+        rows = rows.filter(country=filters.country)
+    if filters.feature:
+        rows = rows.filter(feature_key=filters.feature)
+    if filters.tag:
+        rows = rows.filter(feature_key__in=Feature.objects.filter(tags__key=filters.tag).values("key"))
+    return rows.select_related("customer").order_by("-share", "feature_key", "customer_id")
 
 
 def reported_features(filters: ReportFilters) -> list[tuple[int, str, str]]:

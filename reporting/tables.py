@@ -17,6 +17,7 @@ from reporting import selectors
 from reporting.filters import ReportFilters
 from reporting.models import FeatureUsage
 from reporting.selectors import HAVE_KINDS, FeatureCounts, SnapshotState
+from usage.selectors import NEAR
 
 WITHIN = timedelta(days=7)  # "ending soon": overrides and trials
 CHECK_DAYS = 30
@@ -29,12 +30,14 @@ FILTER_TITLES = {"plan": "plan", "country": "market", "tag": "tag", "feature": "
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One value: `value` goes to the CSV, `text` (or the value) to the page, with a link."""
+    """One value: `value` goes to the CSV, `text` (or the value) to the page, with a link, or
+    drawn as a label of unfold's (`mark`: "warning", "danger")."""
 
     value: object
     text: str | None = None
     href: str | None = None
     numeric: bool = False
+    mark: str = ""
 
     @property
     def display(self) -> str:
@@ -382,6 +385,58 @@ def scheduled_changes_table(scope: Scope) -> Table:
     )
 
 
+# --- usage limits (from the snapshot) ------------------------------------------------------------
+
+
+def limits_table(scope: Scope) -> Table:
+    """Customers at NEAR per cent or more of a metered limit in their current period, the
+    fullest first, as the last refresh counted them (reporting.services)."""
+    current = scope.snapshot.current
+    limits, total = _limited(selectors.limits_near(current, scope.filters), scope) if current else ([], 0)
+    rows = []
+    for row in limits:
+        # Whole numbers, rounded down: 99.6 % is not "100 %" while something remains.
+        percent = row.used * 100 // row.limit if row.limit else row.used * 100
+        if row.used > row.limit:
+            state = Cell("over", text="over the limit", mark="danger")
+        elif row.used == row.limit:
+            state = Cell("reached", text="limit reached", mark="danger")
+        else:
+            state = Cell("near", text="near the limit", mark="warning")
+        rows.append(
+            Row(
+                [
+                    Cell(
+                        row.customer.external_id,
+                        href=_admin("subscriptions_customer_change", row.customer_id),
+                    ),
+                    Cell(row.feature_key),
+                    Cell(row.used, numeric=True),
+                    Cell(row.limit, numeric=True),
+                    Cell(percent, text=f"{percent:,} %", numeric=True),
+                    state,
+                    Cell("hard" if row.hard else "soft"),
+                    Cell(row.resets_at),
+                ],
+                key=f"{row.customer.external_id}:{row.feature_key}",
+            )
+        )
+    return Table(
+        key="limits",
+        title="Customers at or near a usage limit",
+        headers=["Customer", "Feature", "Used", "Limit", "Used %", "State", "Limit type", "Resets"],
+        rows=rows,
+        total=total,
+        empty=f"No customer has used {NEAR} % or more of a metered limit this period."
+        if current
+        else "Not counted yet: the figures are computed in the background.",
+        applies=("plan", "country", "tag", "feature"),
+        filters=scope.filters,
+        note=f"Metered limits used {NEAR} % or more in the current period, top-ups included, as counted "
+        "with the figures above; a soft limit lets usage pass 100 %.",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
     build: Callable[[Scope], Table]
@@ -396,4 +451,5 @@ TABLES: dict[str, TableSpec] = {
     "overrides-ending": TableSpec(overrides_ending_table, "subscriptions.view_override"),
     "trials-ending": TableSpec(trials_ending_table, "subscriptions.view_subscription"),
     "scheduled-changes": TableSpec(scheduled_changes_table, "audit.view_scheduledchange"),
+    "limits": TableSpec(limits_table, "usage.view_consumption"),
 }

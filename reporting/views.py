@@ -19,7 +19,7 @@ from reporting.selectors import SnapshotState
 from reporting.tables import TABLES, Scope
 from toolkit.spreadsheet import safe_cell
 
-SNAPSHOT_TABLES = {"feature-usage", "usage-by-source"}
+SNAPSHOT_TABLES = {"feature-usage", "usage-by-source", "limits"}
 
 
 def export_csv(request: HttpRequest, table: str) -> HttpResponse:

@@ -1,12 +1,18 @@
-"""Admin for customers, subscriptions and overrides. The customer and subscription pages
-show the resolved entitlements, which is what support looks at when a customer calls."""
+"""Admin for customers, subscriptions, overrides and top-ups. The customer and subscription
+pages show the resolved entitlements, which is what support looks at when a customer calls;
+the customer page also shows the usage of its metered features this period."""
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,25 +22,44 @@ from unfold.admin import TabularInline
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSplitDateTimeVerticalWidget
 
-from audit.admin_base import AuditedModelAdmin, AuditedModelForm, reason_action
+from audit.admin_base import REASON_FIELD, AuditedModelAdmin, AuditedModelForm, linked_reason, reason_action
 from audit.imports.admin import AuditedImportExportMixin
 from audit.models import AuditEntry
 from catalog.forms import ValueField
-from catalog.models import Item
+from catalog.models import Feature, Item
 from catalog.permissions import features_grantable_by
+from catalog.selectors import CatalogSpecs, load_catalog_specs
 from catalog.values import UNLIMITED, display_value
 from subscriptions import selectors, services
-from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon
+from subscriptions.models import Customer, Override, Subscription, SubscriptionAddon, TopUp
 from subscriptions.permissions import can_override
+from subscriptions.resolution import Resolution
 from subscriptions.resources import CustomerResource, OverrideResource, SubscriptionResource
+from usage.selectors import PeriodUsage, current_usage
 
 
-def resolved_table(customer: Customer) -> str:
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A customer resolved at one instant, with the catalog it was resolved against."""
+
+    now: datetime
+    catalog: CatalogSpecs
+    resolution: Resolution
+
+
+def resolve(customer: Customer) -> Resolved:
+    """The customer's answers now (the catalog read once, for the answers and their features' ids)."""
+    now = timezone.now()
+    catalog = load_catalog_specs()
+    return Resolved(now, catalog, selectors.resolve_customer(customer, now=now, catalog=catalog))
+
+
+def resolved_table(customer: Customer, resolved: Resolved | None = None) -> str:
     """The customer's answers for every active feature, overrides apart from what is
     inherited from plans, add-ons and segments; the parts of a sum; and the overrides that
     have not started yet, with their start and end."""
-    now = timezone.now()
-    resolution = selectors.resolve_customer(customer, now=now)
+    resolved = resolved or resolve(customer)
+    now, resolution = resolved.now, resolved.resolution
     rows = [_row(a) for a in sorted(resolution.answers.values(), key=lambda a: a.feature_key)]
     explicit = [row for row in rows if row["source"].startswith("override:")]
     inherited = [row for row in rows if not row["source"].startswith("override:")]
@@ -94,12 +119,113 @@ def override_value_shown(override: Override) -> str:
     return display_value(override.value) if override.effect == Override.Effect.GRANT else "—"
 
 
+def _resolved_once(obj, customer: Customer) -> Resolved:
+    """The customer resolved once per page: unfold reads a read-only field's contents several
+    times while rendering it, and the resolved table and the usage section read the same
+    answers."""
+    if not hasattr(obj, "_resolved"):
+        obj._resolved = resolve(customer)
+    return obj._resolved
+
+
 def _resolved_table_once(obj, customer: Customer) -> str:
-    """The table, computed once per page: unfold reads a read-only field's contents several
-    times while rendering it, and each reading would resolve the customer again."""
     if not hasattr(obj, "_resolved_table"):
-        obj._resolved_table = resolved_table(customer)
+        obj._resolved_table = resolved_table(customer, _resolved_once(obj, customer))
     return obj._resolved_table
+
+
+USAGE_CHART_COLOR = "#7c3aed"
+
+
+def usage_section(customer: Customer, resolved: Resolved, user) -> str:
+    """The customer's metered features this period: used against the limit, what remains,
+    when the count starts again, and the period's days as bars; "Top up" where this user may
+    top the limit up. One query for the usage, one more for a user who may top up."""
+    usage = current_usage(customer.pk, resolved.resolution.answers.values(), resolved.catalog.feature_ids)
+    may_top_up = _features_to_top_up(user, usage)
+    return render_to_string(
+        "admin/subscriptions/metered_usage.html",
+        {
+            "rows": [_usage_row(u, customer, may_top_up) for u in usage],
+            "customer": customer,
+            "csv": reverse("admin:usage_consumption_customer_csv", args=[customer.pk]),
+            "consumptions": reverse("admin:usage_consumption_changelist") + f"?customer={customer.pk}",
+            "evaluated_at": resolved.now,
+        },
+    )
+
+
+def _features_to_top_up(user, usage: list[PeriodUsage]) -> set[int]:
+    """Ids of the metered features this user may top up, when a row could offer it."""
+    if user is None or not any(u.granted and not u.unlimited for u in usage):
+        return set()
+    if not user.has_perm("subscriptions.add_topup"):
+        return set()
+    return set(features_grantable_by(user).filter(kind=Feature.Kind.METERED).values_list("pk", flat=True))
+
+
+def _usage_row(usage: PeriodUsage, customer: Customer, may_top_up: set[int]) -> dict:
+    percent = usage.percent
+    label = None  # (text, unfold label variant)
+    if usage.level == "near":
+        label = ("near the limit", "warning")
+    elif usage.level == "reached":
+        label = ("over the limit" if usage.used > (usage.limit or 0) else "limit reached", "danger")
+    top_up = ""
+    if usage.feature_id in may_top_up and usage.granted and not usage.unlimited:
+        top_up = (
+            reverse("admin:subscriptions_topup_add") + f"?customer={customer.pk}&feature={usage.feature_id}"
+        )
+    return {
+        "feature_key": usage.feature_key,
+        "granted": usage.granted,
+        "used": f"{usage.used:,}",
+        "limit": UNLIMITED if usage.unlimited else f"{usage.limit:,}",
+        "topped_up": f"{usage.topped_up:,}" if usage.topped_up else "",
+        "remaining": "—" if usage.remaining is None else f"{usage.remaining:,}",
+        # Rounded down: 99.6 % is not "100 %" while something remains.
+        "percent": "—" if percent is None else f"{math.floor(percent):,} %",
+        "level": usage.level,
+        "label": label,
+        "limit_type": "hard" if usage.hard else "soft",
+        "period_start": usage.period_start,
+        "resets_at": usage.resets_at,
+        "chart": usage_chart(usage),
+        "last_day": usage.days[-1][0] if usage.days else None,
+        "top_up_url": top_up,
+    }
+
+
+def usage_chart(usage: PeriodUsage) -> dict[str, str] | None:
+    """Bars: what was used each day of the period (days to come are empty), as the
+    dashboard's charts (reporting/_chart.html, drawn by unfold's script: no inline script).
+    None for a period of one day."""
+    if len(usage.days) < 2:
+        return None
+    data = {
+        "labels": [f"{day:%Y-%m-%d}" for day, _ in usage.days],
+        "datasets": [
+            {
+                "label": f"{usage.feature_key} used",
+                "data": [count for _, count in usage.days],
+                "backgroundColor": USAGE_CHART_COLOR,
+                "borderRadius": 2,
+                "maxBarThickness": 10,
+            }
+        ],
+    }
+    options = {
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "animation": False,
+        "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True}},
+        "scales": {
+            # The x axis's line alone, so the period's extent shows under days without usage.
+            "x": {"ticks": {"display": False}, "grid": {"display": False}, "border": {"color": "#9ca3af"}},
+            "y": {"display": False, "beginAtZero": True, "grid": {"display": False}},
+        },
+    }
+    return {"data": json.dumps(data), "options": json.dumps(options), "height": "56"}
 
 
 def with_resolved_section(fieldsets: list, obj, title: str) -> list:
@@ -171,21 +297,42 @@ class CustomerAdmin(AuditedImportExportMixin, AuditedModelAdmin):
     search_fields = ["external_id", "name"]
     ordering = ["external_id"]
     inlines = [SubscriptionSummaryInline]
-    readonly_fields = ["resolved_entitlements"]
+    readonly_fields = ["resolved_entitlements", "metered_usage"]
 
     def get_fieldsets(self, request, obj=None):
-        return with_resolved_section(super().get_fieldsets(request, obj), obj, "Resolved entitlements")
+        fieldsets = with_resolved_section(super().get_fieldsets(request, obj), obj, "Resolved entitlements")
+        fieldsets = [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "metered_usage"]})
+            for name, options in fieldsets
+        ]
+        if obj is not None:
+            fieldsets.insert(2, ("Usage this period", {"fields": ["metered_usage"]}))
+        return fieldsets
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # A read-only field is given the object alone: the usage section needs to know
+            # who looks, to offer "Top up" to those who may.
+            obj._viewer = request.user
+        return obj
 
     def get_inlines(self, request, obj):
         # A customer being added has no subscriptions: no empty table on the add form.
         return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
-        return ["external_id", "resolved_entitlements"] if obj else []
+        return ["external_id", "resolved_entitlements", "metered_usage"] if obj else []
 
     @admin.display(description="What this customer has now")
     def resolved_entitlements(self, obj):
         return _resolved_table_once(obj, obj)
+
+    @admin.display(description="Metered features in their current period")
+    def metered_usage(self, obj):
+        if not hasattr(obj, "_usage_section"):
+            obj._usage_section = usage_section(obj, _resolved_once(obj, obj), getattr(obj, "_viewer", None))
+        return obj._usage_section
 
     @admin.display(description="Country", ordering="country")
     def country_name(self, obj):
@@ -547,3 +694,158 @@ class OverrideAdmin(AuditedImportExportMixin, AuditedModelAdmin):
 
     def delete_object(self, request, obj, reason):
         services.override_delete(override=obj, actor=request.user, reason=reason, source="admin")
+
+
+class MeteredFeatureFilter(admin.SimpleListFilter):
+    """The metered features (one query on the features, none on the rows listed)."""
+
+    title = "feature"
+    parameter_name = "feature"
+
+    def lookups(self, request, model_admin):
+        metered = Feature.objects.filter(kind=Feature.Kind.METERED).order_by("key")
+        return [(str(pk), key) for pk, key in metered.values_list("pk", "key")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(feature_id=value) if value.isdigit() else queryset.none()
+
+
+class TopUpForm(AuditedModelForm):
+    """A top-up is decided by the service (`services.topup_grant`): whether the customer has
+    the feature with a limit depends on its resolved answer, not on the form's fields. Its
+    refusal belongs on the form, and the admin has no step after a valid form where an error
+    can still be shown: so the write is the form's last check (`is_valid`), inside the admin's
+    transaction, and the service's message becomes the form's error."""
+
+    actor = None  # who tops up: set per request by TopUpAdmin.get_form
+
+    class Meta:
+        model = TopUp
+        fields = ["customer", "feature", "amount"]
+        labels = {"amount": "Units to add"}
+        help_texts = {
+            "amount": "Added to the customer's limit for the current usage period only; the next "
+            "period starts from the plan's limit again.",
+        }
+
+    def is_valid(self) -> bool:
+        if not super().is_valid():
+            return False
+        if getattr(self, "topup", None) is None:
+            data = self.cleaned_data
+            try:
+                self.topup = services.topup_grant(
+                    customer=data["customer"],
+                    feature=data["feature"],
+                    amount=data["amount"],
+                    actor=self.actor,
+                    reason=data[REASON_FIELD],
+                    source="admin",
+                )
+            except ValidationError as error:
+                self.add_error(None, error)
+                return False
+            except PermissionDenied as error:
+                self.add_error("feature", str(error))
+                return False
+        return True
+
+    def save(self, commit: bool = True) -> TopUp:
+        return self.topup
+
+
+@admin.register(TopUp)
+class TopUpAdmin(AuditedModelAdmin):
+    """Top-ups: added by Support (and whoever may grant the feature), never edited or deleted:
+    a mistaken one is compensated by the next decision, and its history stays."""
+
+    form = TopUpForm
+    list_display = [
+        "created_at",
+        "customer_link",
+        "feature",
+        "amount_shown",
+        "period_start",
+        "granted_by",
+        "reason",
+    ]
+    list_filter = [MeteredFeatureFilter]
+    search_fields = ["customer__external_id", "customer__name", "feature__key"]
+    list_select_related = ["customer", "feature"]
+    autocomplete_fields = ["customer"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self, request):
+        created = TopUp.history.model.objects.filter(id=OuterRef("pk"), history_type="+").order_by(
+            "history_id"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                granted_by_name=Subquery(created.values("history_user__username")[:1]),
+                granted_because=Subquery(created.values("history_change_reason")[:1]),
+            )
+        )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["customer", "feature", "amount"]
+        return ["customer", "feature", "amount", "period_start", "created_at", "granted_by", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "feature":
+            # Only what this user may top up: metered features it may grant.
+            kwargs["queryset"] = features_grantable_by(request.user).filter(kind=Feature.Kind.METERED)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Customer", ordering="customer__external_id")
+    def customer_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:subscriptions_customer_change", args=[obj.customer_id]),
+            obj.customer.external_id,
+        )
+
+    @admin.display(description="Added", ordering="amount")
+    def amount_shown(self, obj):
+        return f"+{obj.amount:,}"
+
+    @admin.display(description="By")
+    def granted_by(self, obj):
+        return getattr(obj, "granted_by_name", None) or "—"
+
+    @admin.display(description="Reason")
+    def reason(self, obj):
+        reason = getattr(obj, "granted_because", None)
+        return linked_reason(reason) if reason else "—"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_object(self, request, obj, form, reason):
+        # Made by the form through services.topup_grant (TopUpForm): nothing is left to save.
+        pass
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        messages.success(
+            request,
+            f"Added {obj.amount:,} to {obj.customer.external_id}'s {obj.feature.key} limit for the "
+            f"period from {obj.period_start:%Y-%m-%d %H:%M} UTC.",
+        )
+        return HttpResponseRedirect(reverse("admin:subscriptions_customer_change", args=[obj.customer_id]))

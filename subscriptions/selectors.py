@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -36,13 +36,17 @@ CUSTOMER_FIELDS = ("pk", "external_id", "country", "traits")
 
 
 def customer_states(
-    catalog: CatalogSpecs, customers: Sequence[Mapping[str, Any]], **by_customer: Any
+    catalog: CatalogSpecs,
+    customers: Sequence[Mapping[str, Any]],
+    *,
+    with_topups: bool = True,
+    **by_customer: Any,
 ) -> dict[int, CustomerState]:
     """The resolver's input for `customers` (rows with CUSTOMER_FIELDS), keyed by customer id.
     `by_customer` selects their subscriptions by customer id (`customer_id=…`, or an id range):
-    four queries whatever the batch's size, three when none has a subscription (customers'
-    top-ups are read when the catalog has a metered feature). Grants come from the catalog
-    specs, not the database."""
+    four queries whatever the batch's size, three when none has a subscription (the top-ups
+    are read when the catalog has a metered feature, unless `with_topups` says there are none).
+    Grants come from the catalog specs, not the database."""
     by_subscription = {f"subscription__{key}": value for key, value in by_customer.items()}
     subscriptions: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in (
@@ -79,7 +83,7 @@ def customer_states(
                 )
             )
     topups: dict[int, list[TopUpSpec]] = defaultdict(list)
-    if any(feature.kind == "metered" for feature in catalog.features):
+    if with_topups and any(feature.kind == "metered" for feature in catalog.features):
         for customer_id, feature_key, period_start, amount in (
             TopUp.objects.filter(**by_customer)
             .order_by("pk")
@@ -121,9 +125,17 @@ def _subscription_spec(
 
 
 def customer_state(customer: Customer, catalog: CatalogSpecs) -> CustomerState:
-    """One customer's resolver input (at most three queries)."""
+    """One customer's resolver input (at most four queries; three when the customer row was
+    read with `has_topups` false, as `with_topups` annotates it)."""
     row = {name: getattr(customer, name) for name in CUSTOMER_FIELDS}
-    return customer_states(catalog, [row], customer_id=customer.pk)[customer.pk]
+    topups = getattr(customer, "has_topups", True)
+    return customer_states(catalog, [row], with_topups=topups, customer_id=customer.pk)[customer.pk]
+
+
+def with_topups(customers: QuerySet) -> QuerySet:
+    """`customers` with `has_topups`: whether each has any top-up (one subquery instead of a
+    query of its own when there is none, as for nearly every customer)."""
+    return customers.annotate(has_topups=Exists(TopUp.objects.filter(customer=OuterRef("pk"))))
 
 
 def listed_segments(
@@ -172,8 +184,8 @@ def coming_overrides(customer: Customer, *, now: datetime | None = None) -> list
 
 
 def audit_entries_about_customer(queryset: QuerySet, *, external_id: str) -> QuerySet:
-    """The audit entries about one customer: the customer itself, its subscriptions, their add-ons
-    and overrides. Found through the history tables, so objects deleted since (an override that
+    """The audit entries about one customer: the customer itself, its top-ups, its subscriptions,
+    their add-ons and overrides. Found through the history tables, so objects deleted since (an override that
     was removed, an add-on taken off) still lead to their entries."""
 
     def keys(model, **lookup) -> QuerySet:
@@ -182,7 +194,7 @@ def audit_entries_about_customer(queryset: QuerySet, *, external_id: str) -> Que
 
     customer_ids = Customer.history.model.objects.filter(external_id=external_id).values("id")
     subscription_ids = Subscription.history.model.objects.filter(customer_id__in=customer_ids).values("id")
-    types = ContentType.objects.get_for_models(Customer, Subscription, SubscriptionAddon, Override)
+    types = ContentType.objects.get_for_models(Customer, Subscription, SubscriptionAddon, Override, TopUp)
     about = (
         Q(content_type=types[Customer], object_id__in=keys(Customer, external_id=external_id))
         | Q(content_type=types[Subscription], object_id__in=keys(Subscription, customer_id__in=customer_ids))
@@ -191,5 +203,6 @@ def audit_entries_about_customer(queryset: QuerySet, *, external_id: str) -> Que
             object_id__in=keys(SubscriptionAddon, subscription_id__in=subscription_ids),
         )
         | Q(content_type=types[Override], object_id__in=keys(Override, subscription_id__in=subscription_ids))
+        | Q(content_type=types[TopUp], object_id__in=keys(TopUp, customer_id__in=customer_ids))
     )
     return queryset.filter(about)

@@ -32,8 +32,9 @@ def test_feature_changelist__10k_features_with_object_permissions__pinned_querie
 ):
     _bulk_rows("""
         INSERT INTO catalog_feature (key, name, description, kind, levels, allow_unlimited, markets,
-                                     keep_when_delinquent, fallback, status)
-        SELECT 'f-' || n, 'Feature ' || n, '', 'switch', '[]', false, '', false, 'deny', 'active'
+                                     keep_when_delinquent, fallback, status, period, period_anchor,
+                                     limit_type)
+        SELECT 'f-' || n, 'Feature ' || n, '', 'switch', '[]', false, '', false, 'deny', 'active', '', '', ''
         FROM generate_series(1, 10000) AS n""")
     change = Permission.objects.get(codename="change_feature")
     _bulk_rows(f"""

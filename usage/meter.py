@@ -23,12 +23,13 @@ Without Redis (the demo), the database alone decides, under a lock on the custom
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -73,7 +74,9 @@ return {allowed, used}
 """
 
 MISSING, REPLAY, FULL = -1, -2, -3
-REBUILDS = 5  # a counter rebuilt this many times in a row for one consumption: Redis is failing
+# A counter Redis keeps losing, rebuilt again and again for one consumption this long: Redis is
+# failing, and the consumption is answered 503.
+GIVE_UP_AFTER = 2.0
 
 
 class CounterFull(Exception):
@@ -199,23 +202,26 @@ def _count(meter: Meter, quantity: int, key: str, kind: str, at: datetime) -> Ou
     limit = -1 if meter.limit is None else meter.limit
     keys = [meter.counter, meter.idempotency(key)] if key else [meter.counter]
     args = [quantity, limit, hard, IDEMPOTENCY_SECONDS, int(meter.period_start.timestamp())]
-    for _attempt in range(REBUILDS):
-        with transaction.atomic():
-            _lock(meter, exclusive=False)
-            result = _script(client)(keys=keys, args=args)
-            status = int(result[0])
-            if status == FULL:
-                raise CounterFull(f"{meter.feature_key}'s count for this period cannot grow any further.")
+    deadline = time.monotonic() + GIVE_UP_AFTER
+    while time.monotonic() < deadline:
+        status = MISSING
+        try:
+            with _Counting(meter) as step:
+                result = _script(client)(keys=keys, args=args)
+                status = int(result[0])
+                if status == FULL:
+                    raise CounterFull(f"{meter.feature_key}'s count for this period cannot grow any further.")
+                if status == 1:
+                    step.record(_row(meter, quantity, int(result[1]), key, kind, at))
+        except (IntegrityError, DataError):
             if status == 1:
-                try:
-                    _insert(meter, quantity, int(result[1]), key, kind, at)
-                except BaseException:
-                    # Not recorded, so not counted: take it back (a refusal the meantime saw errs
-                    # on the safe side).
-                    client.decrby(meter.counter, quantity)
-                    if key:
-                        client.delete(meter.idempotency(key))
-                    raise
+                # The row was refused, so nothing was recorded: take the count back (a refusal
+                # seen meanwhile errs on the safe side). Any other failure leaves the count as
+                # it is: a commit whose outcome is unknown must not be counted twice over.
+                client.decrby(meter.counter, quantity)
+                if key:
+                    client.delete(meter.idempotency(key))
+            raise
         if status == MISSING:
             rebuild(meter)
             continue
@@ -223,7 +229,7 @@ def _count(meter: Meter, quantity: int, key: str, kind: str, at: datetime) -> Ou
             return _replay(meter, key, result[1], kind, at)
         return Outcome(allowed=status == 1, used=int(result[1]), limit=meter.limit)
     # Emptied again after every rebuild: Redis is not keeping what it is given (answered 503).
-    raise RedisConnectionError(f"Redis lost the count of {meter.feature_key} {REBUILDS} times in a row.")
+    raise RedisConnectionError(f"Redis kept losing the count of {meter.feature_key} for {GIVE_UP_AFTER} s.")
 
 
 def _replay(meter: Meter, key: str, first: bytes | str, kind: str, at: datetime) -> Outcome:
@@ -259,36 +265,99 @@ def _recorded(meter: Meter, key: str) -> bool:
     ).exists()
 
 
-def _insert(meter: Meter, quantity: int, used_after: int, key: str, kind: str, at: datetime) -> None:
+_INSERT = (
+    "INSERT INTO usage_consumption (customer_id, feature_id, period_start, quantity, used_after,"
+    ' "limit", kind, idempotency_key, happened_at, created_at)'
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+class _Counting:
+    """One consumption's transaction: the shared advisory lock first, then the script, then the
+    row (`record`), committed on the way out.
+
+    In a request (PostgreSQL, no atomic block open) it is two round trips to PostgreSQL:
+    `BEGIN` with the lock, then the `INSERT` with `COMMIT`. Django's psycopg cursors bind
+    parameters on the client, so each pair goes as one message; Django's own transaction
+    handling would make it four. Inside a caller's atomic block (a service, a test) it is a
+    savepoint of that block, as any other write."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.row: list | None = None
+        self.own = connection.vendor == "postgresql" and not connection.in_atomic_block
+
+    def __enter__(self) -> _Counting:
+        if self.own:
+            with connection.cursor() as cursor:
+                cursor.execute("BEGIN; SELECT pg_advisory_xact_lock_shared(%s)", [_lock_id(self.meter)])
+        else:
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+            _lock(self.meter, exclusive=False)
+        return self
+
+    def record(self, row: list) -> None:
+        """Insert the consumption's row (`_row`): now, or with the commit."""
+        self.row = row
+        if not self.own:
+            _insert(row)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if not self.own:
+            self.atomic.__exit__(kind, error, traceback)
+            return
+        with connection.cursor() as cursor:
+            if kind is not None:
+                cursor.execute("ROLLBACK")
+                return
+            try:
+                if self.row is None:
+                    cursor.execute("COMMIT")
+                else:
+                    cursor.execute(_INSERT + "; COMMIT", self.row)
+            except DatabaseError:
+                if connection.connection is not None and not connection.connection.closed:
+                    cursor.execute("ROLLBACK")  # the INSERT failed: the transaction is aborted
+                raise
+
+
+def _row(meter: Meter, quantity: int, used_after: int, key: str, kind: str, at: datetime) -> list:
+    """A `Consumption` row's values, in `_INSERT`'s order, as the database stores them (SQLite
+    keeps times as texts: one written differently from Django's would match no lookup)."""
+    when = connection.ops.adapt_datetimefield_value
+    return [
+        meter.customer_id,
+        meter.feature_id,
+        when(meter.period_start),
+        quantity,
+        used_after,
+        meter.limit,
+        kind,
+        key,
+        when(at),
+        when(timezone.now()),
+    ]
+
+
+def _insert(row: list) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO usage_consumption (customer_id, feature_id, period_start, quantity, used_after,"
-            ' "limit", kind, idempotency_key, happened_at, created_at)'
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                meter.customer_id,
-                meter.feature_id,
-                meter.period_start,
-                quantity,
-                used_after,
-                meter.limit,
-                kind,
-                key,
-                at,
-                timezone.now(),
-            ],
-        )
+        cursor.execute(_INSERT, row)
+
+
+def _lock_id(meter: Meter) -> int:
+    name = f"usage:{meter.customer_id}:{meter.feature_id}".encode()
+    return zlib.crc32(name) | (meter.customer_id & 0x7FFFFFFF) << 32
 
 
 def _lock(meter: Meter, *, exclusive: bool) -> None:
-    """The advisory lock on the customer's feature (module docstring); none on SQLite."""
+    """The advisory lock on the customer's feature (module docstring), inside a transaction
+    already open; none on SQLite."""
     if connection.vendor != "postgresql":
         return
-    name = f"usage:{meter.customer_id}:{meter.feature_id}".encode()
-    lock_id = zlib.crc32(name) | (meter.customer_id & 0x7FFFFFFF) << 32
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s)", [lock_id])
+        cursor.execute(f"SELECT {function}(%s)", [_lock_id(meter)])
 
 
 _scripts: dict[int, object] = {}
@@ -358,5 +427,5 @@ def _count_in_database(meter: Meter, quantity: int, key: str, kind: str, at: dat
             return Outcome(allowed=False, used=total, limit=meter.limit)
         if total + quantity > LARGEST_COUNT:
             raise CounterFull(f"{meter.feature_key}'s count for this period cannot grow any further.")
-        _insert(meter, quantity, total + quantity, key, kind, at)
+        _insert(_row(meter, quantity, total + quantity, key, kind, at))
     return Outcome(allowed=True, used=total + quantity, limit=meter.limit)

@@ -40,6 +40,16 @@ UNFOLD = {
                         "icon": "tune",
                         "link": reverse_lazy("admin:subscriptions_override_changelist"),
                     },
+                    {
+                        "title": "Top-ups",
+                        "icon": "add_chart",
+                        "link": reverse_lazy("admin:subscriptions_topup_changelist"),
+                    },
+                    {
+                        "title": "Usage",
+                        "icon": "speed",
+                        "link": reverse_lazy("admin:usage_consumption_changelist"),
+                    },
                 ],
             },
             {

@@ -1,6 +1,7 @@
 """The benchmark's data generator (`bench.seed`): the same seed gives the same data,
 growing a data set gives what seeding the larger one at once would, and the data has the shape
-BENCHMARKS.md describes — valid for the models, audited, and resolvable."""
+BENCHMARKS.md describes — valid for the models, audited, and resolvable, with the metered
+features held by the metered customers only."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from django.db import transaction
 
 from audit.models import AuditEntry, ScheduledChange
 from audit.scheduling import check_request_shape
-from bench.seed import Catalog, SeedError, customer_def, populate
+from bench.seed import (
+    HARD_METERED,
+    METERED_ADDON,
+    METERED_LIMITS,
+    RACE_CUSTOMER,
+    RACE_LIMIT,
+    Catalog,
+    SeedError,
+    customer_def,
+    populate,
+)
 from bench.stack import BASE_DIR
 from catalog.models import Entitlement, Feature, FeatureGroupPermission, Item
 from catalog.values import clean_value
@@ -27,9 +38,10 @@ from subscriptions.selectors import resolve_customer
 
 EPOCH = "2030-01-15"
 N = 200
+METERED = 20  # metered customers (1000 in the benchmark)
 FEATURE_FIELDS = [
-    "key", "kind", "levels", "min_value", "max_value", "allow_unlimited", "markets",
-    "keep_when_delinquent", "fallback", "status", "description",
+    "key", "kind", "levels", "min_value", "max_value", "allow_unlimited", "period", "period_anchor",
+    "limit_type", "markets", "keep_when_delinquent", "fallback", "status", "description",
 ]  # fmt: skip
 SUBSCRIPTION_FIELDS = [
     "external_id", "customer__external_id", "plan__key", "status", "trial_ends_at",
@@ -38,7 +50,7 @@ SUBSCRIPTION_FIELDS = [
 
 
 def seed(customers: int, *, seed: int = 1, scheduled: int = 100) -> None:
-    populate(customers=customers, seed=seed, epoch=EPOCH, scheduled=scheduled, verbosity=0)
+    populate(customers=customers, seed=seed, epoch=EPOCH, scheduled=scheduled, metered=METERED, verbosity=0)
 
 
 def _j(value) -> str:
@@ -128,7 +140,7 @@ def test_seed__same_seed_twice__same_data():
     second = seeded(N)
 
     assert first == second
-    assert len(first["customers"]) == N
+    assert len(first["customers"]) == N + METERED + 1  # and the race's customer
 
 
 def test_seed__other_seed__other_data():
@@ -168,11 +180,18 @@ def test_seed__grow_with_another_seed__refused():
 
 
 @pytest.mark.django_db
-def test_seed__catalog__200_features_of_every_kind(bench_data):
-    features = Feature.objects.all()
+def test_seed__catalog__200_features_of_every_kind_and_2_metered(bench_data):
+    features = Feature.objects.exclude(kind="metered")
 
     assert features.count() == 200
     assert Counter(f.kind for f in features) == {"switch": 100, "quantity": 40, "range": 30, "custom": 30}
+    metered = {
+        f.key: (f.period, f.period_anchor, f.limit_type) for f in Feature.objects.filter(kind="metered")
+    }
+    assert metered == {
+        "bench-api-calls": ("month", "calendar", "hard"),
+        "bench-tokens": ("month", "calendar", "soft"),
+    }
     assert features.filter(status="archived").count() == 4
     assert any(f.markets for f in features)
     tagged = features.filter(tags__isnull=False).distinct()
@@ -186,10 +205,15 @@ def test_seed__items__20_plans_of_50_to_150_features_and_30_addons(bench_data):
     plans = Item.objects.filter(kind="plan")
 
     assert plans.count() == 20
-    assert Item.objects.filter(kind="addon").count() == 30
+    assert Item.objects.filter(kind="addon").count() == 31  # 30, and the metered one
     for plan in plans:
         assert 50 <= plan.entitlements.count() <= 150, plan.key
     assert plans.filter(status="legacy").count() == 2
+    # Only the metered add-on gives the metered features.
+    metered = Entitlement.objects.filter(feature__kind="metered")
+    assert {(e.item.key, e.feature.key, e.value) for e in metered} == {
+        (METERED_ADDON, key, limit) for key, limit in METERED_LIMITS.items()
+    }
 
 
 @pytest.mark.django_db
@@ -216,7 +240,7 @@ def test_seed__segments__rules_over_3_to_5_attributes_and_lists(bench_data):
 
 @pytest.mark.django_db
 def test_seed__customers__subscriptions_in_every_state_with_addons(bench_data):
-    assert Customer.objects.count() == N
+    assert Customer.objects.filter(external_id__startswith="cust-").count() == N
     subscriptions = Subscription.objects.all()
     assert set(subscriptions.values_list("status", flat=True)) == {
         "active", "trialing", "past_due", "paused", "canceled", "expired",
@@ -265,7 +289,48 @@ def test_seed__every_row__has_its_history_and_audit_entry(bench_data):
 def test_seed__customers__resolve_without_error(bench_data):
     for external_id in ("cust-000000", "cust-000007", "cust-000199"):
         resolution = resolve_customer(Customer.objects.get(external_id=external_id))
-        assert len(resolution.answers) == 196  # every active feature answers
+        assert len(resolution.answers) == 198  # every active feature answers, the 2 metered ones too
+
+
+def metered_answers(external_id: str) -> dict[str, tuple]:
+    """(granted, limit, hard) of each metered feature the customer is answered."""
+    answers = resolve_customer(Customer.objects.get(external_id=external_id)).answers
+    return {key: (a.granted, a.value, a.hard) for key, a in answers.items() if a.kind == "metered"}
+
+
+@pytest.mark.django_db
+def test_seed__metered_features__held_by_the_metered_customers_and_no_other(bench_data):
+    metered = Customer.objects.filter(external_id__startswith="meter-0")
+    assert metered.count() == METERED
+
+    for customer in metered.order_by("external_id")[:5]:
+        assert metered_answers(customer.external_id) == {
+            "bench-api-calls": (True, METERED_LIMITS["bench-api-calls"], True),
+            "bench-tokens": (True, METERED_LIMITS["bench-tokens"], False),
+        }
+    assert metered_answers(RACE_CUSTOMER)[HARD_METERED] == (True, RACE_LIMIT, True)
+    # The customers the checks are measured on hold none: their checks never read a count.
+    held = SubscriptionAddon.objects.filter(addon__key=METERED_ADDON)
+    assert not held.filter(subscription__customer__external_id__startswith="cust-").exists()
+    assert (
+        not Override.objects.filter(feature__kind="metered")
+        .exclude(subscription__customer__external_id=RACE_CUSTOMER)
+        .exists()
+    )
+    for external_id in ("cust-000000", "cust-000007", "cust-000199"):
+        assert {granted for granted, _, _ in metered_answers(external_id).values()} == {False}
+
+
+def test_seed__cust_customers__drawn_from_the_catalog_without_the_metered_corner():
+    epoch = datetime(2030, 1, 15, tzinfo=UTC)
+    catalog = Catalog(1)
+
+    assert len(catalog.features) == 200
+    assert METERED_ADDON not in catalog.addons
+    for index in range(300):
+        customer = customer_def(1, index, catalog, epoch)
+        assert not any(key == METERED_ADDON for s in customer.subscriptions for key, _ in s.addons)
+        assert not any(o.feature.startswith("bench-") for o in customer.overrides)
 
 
 @pytest.mark.django_db
@@ -298,7 +363,7 @@ def test_seed__command_line__help__names_every_option():
     done = run_python("-m", "bench.seed", "--help")
 
     assert done.returncode == 0
-    for option in ("--customers", "--seed", "--scheduled", "--epoch", "--verbosity"):
+    for option in ("--customers", "--seed", "--scheduled", "--metered", "--epoch", "--verbosity"):
         assert option in done.stdout
 
 

@@ -31,10 +31,11 @@ def test_support__grants_override_with_linked_reason__finds_it_in_audit_log_and_
     page.get_by_role("link", name="Grant or revoke a feature").click()
     expect(page).to_have_url(re.compile(r"/override/add/\?subscription="))
 
-    # Only the features tagged for Support are offered.
+    # Only the features tagged for Support are offered (4k-streaming, support-level, and the
+    # metered api-calls and ai-tokens).
     page.locator("#id_feature + .select2 .select2-selection").click()
     options = page.locator(".select2-results__option")
-    expect(options).to_have_count(2)
+    expect(options).to_have_count(4)
     expect(options.filter(has_text="max-members")).to_have_count(0)
     page.keyboard.press("Escape")
 

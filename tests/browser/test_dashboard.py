@@ -1,6 +1,6 @@
 """The dashboard in a real browser: the product user opens the admin's front page and sees the
-charts drawn, with the numbers the demo customers resolve to; a feature's Reporting tab loads
-its own figures and chart when opened."""
+charts drawn, with the numbers the demo customers resolve to, and the customers near a usage
+limit; a feature's Reporting tab loads its own figures and chart when opened."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from catalog.selectors import load_catalog_specs
 from reporting.services import usage_snapshot_refresh
 from subscriptions.models import Customer
 from subscriptions.selectors import resolve_customer
+from tests.browser.conftest import screenshot
+from tests.usage.test_selectors import record_usage
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +54,10 @@ def resolved_counts(now) -> dict[str, Counter]:
 
 @pytest.fixture
 def computed(demo_live):
-    """The demo with its usage snapshot computed and a few days of checks counted."""
+    """The demo with its usage snapshot computed and a few days of checks counted; northwind
+    has used 900 of its 1,000 api-calls, umbrella 2.4M of its 2M ai-tokens (a soft limit)."""
+    record_usage("northwind", "api-calls", 900)
+    record_usage("umbrella", "ai-tokens", 2_400_000)
     now = timezone.now()
     usage_snapshot_refresh(now=now)
     today = now.date()
@@ -100,8 +105,22 @@ def test_dashboard__product_user__charts_drawn_with_the_demo_customers_numbers(
     assert lines["max-members"][-5:] == [200, 160, 120, 80, 40]  # oldest first, today last
     assert sum(lines["data-export"]) == 5 * (1 + 2 + 3 + 4 + 5)
 
-    # And what cannot be measured yet says so instead of showing numbers
-    expect(page.get_by_test_id("limits-not-connected")).to_contain_text("Usage reporting isn't connected")
+    # And the customers near a usage limit are listed, the fullest first, each marked
+    limits = page.get_by_test_id("table-limits")
+    expect(limits.locator("tbody tr")).to_have_count(2)
+    umbrella = limits.locator('tr[data-row="umbrella:ai-tokens"] td')
+    expect(umbrella.nth(4)).to_have_text("120 %")
+    expect(umbrella.nth(5)).to_have_text("over the limit")
+    northwind = limits.locator('tr[data-row="northwind:api-calls"] td')
+    expect(northwind.nth(2)).to_have_text("900")
+    expect(northwind.nth(3)).to_have_text("1,000")
+    expect(northwind.nth(4)).to_have_text("90 %")
+    expect(northwind.nth(5)).to_have_text("near the limit")
+    expect(limits.locator("tbody tr").first).to_have_attribute("data-row", "umbrella:ai-tokens")
+    limits.scroll_into_view_if_needed()
+    screenshot(page, "dashboard-limits")
+    northwind.nth(0).get_by_role("link", name="northwind").click()
+    expect(page.get_by_role("heading", name="Northwind (northwind)")).to_be_visible()
 
 
 def test_feature_reporting_tab__opened__loads_the_features_figures_and_draws_its_chart(

@@ -360,7 +360,7 @@ def test_item_add__metered_limit_in_the_inline__saved(client, superuser, catalog
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("", "Give api-credits's limit per period: give a whole number, 0 or more."),
+        ("", "api-credits's limit per period: a whole number, 0 or more."),
         ("unlimited", "api-credits does not allow unlimited: give a whole number."),
         ("5,000", "“5,000” is not a whole number: give a whole number, 0 or more."),
         ("-3", "-3 is below zero: give a whole number, 0 or more."),

@@ -26,10 +26,9 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# A customer's rows: the customer, subscriptions, add-ons, overrides, segment list entries.
+# A customer's rows: the customer (with whether it has top-ups of metered features),
+# subscriptions, add-ons, overrides, segment list entries.
 COLD_CUSTOMER_QUERIES = 5
-# ...and the customer's top-ups, read when the catalog has a metered feature (the demo's has).
-TOPUPS = 1
 # The catalog specs: features, rules, conditions, segments, entitlements, items; archived features.
 COLD_CATALOG_QUERIES = 7
 
@@ -123,14 +122,14 @@ def test_304__listener_down__no_query_and_one_round_trip(
 def test_cold_check__catalog_cached__five_queries(demo, reader, django_assert_num_queries):
     reader.get("customers/globex/entitlements")  # the key and the catalog are known now
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
         response = reader.get("customers/vandelay/entitlements")
 
     assert response.status_code == 200
 
 
 def test_cold_check__nothing_cached__customer_catalog_and_key(demo, reader, django_assert_num_queries):
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS + COLD_CATALOG_QUERIES + 1):
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + COLD_CATALOG_QUERIES + 1):
         response = reader.get("customers/vandelay/entitlements")
 
     assert response.status_code == 200
@@ -140,7 +139,7 @@ def test_cold_check__catalog_in_redis__loaded_without_queries(demo, reader, djan
     reader.get("customers/globex/entitlements")
     snapshots.forget_all()  # a fresh process: the catalog specs come from Redis
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
         reader.get("customers/vandelay/entitlements")
 
 
@@ -159,7 +158,7 @@ def test_cold_check__query_count_does_not_grow_with_the_data(db, reader, django_
     small, large = customer_with(1), customer_with(20)
     reader.get(f"customers/{small}/entitlements")  # key and catalog known
 
-    with django_assert_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS):  # the module's demo has metered features
+    with django_assert_num_queries(COLD_CUSTOMER_QUERIES):
         response = reader.get(f"customers/{large}/entitlements")
 
     assert response.status_code == 200
@@ -268,7 +267,7 @@ def test_first_check_of_a_period__its_count_made_from_the_database_once(
     # Redis has no count for acme's ai-tokens in this period yet: made under the advisory
     # lock from the period's rows (lock, sum, idempotency keys; in a test's transaction, a
     # savepoint and its release too), with the cold build's queries.
-    with django_assert_max_num_queries(COLD_CUSTOMER_QUERIES + TOPUPS + 5):
+    with django_assert_max_num_queries(COLD_CUSTOMER_QUERIES + 5):
         assert reader.get("customers/acme/entitlements/ai-tokens").json()["used"] == 0
     with django_assert_max_num_queries(0):
         assert reader.get("customers/acme/entitlements/ai-tokens").json()["used"] == 0

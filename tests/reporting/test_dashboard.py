@@ -20,9 +20,11 @@ from audit.models import ScheduledChange
 from catalog.models import Feature, Item
 from reporting.models import UsageSnapshot
 from reporting.services import usage_snapshot_refresh
+from subscriptions import services
 from subscriptions.models import Customer, Subscription
 from tests import factories as f
-from tests.reporting.conftest import page_numbers, per_feature, rendered_tables
+from tests.reporting.conftest import RenderedTable, page_numbers, per_feature, rendered_tables
+from tests.usage.test_selectors import record_usage
 from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +88,12 @@ def test_dashboard__no_live_plan_filter__counts_customers_without_a_live_subscri
 def test_dashboard__tag_filter__lists_the_features_with_that_tag(superuser_client, computed):
     response = superuser_client.get(f"{INDEX}?tag=support")
 
-    assert set(rendered_tables(response)["feature-usage"].rows) == {"4k-streaming", "support-level"}
+    assert set(rendered_tables(response)["feature-usage"].rows) == {
+        "4k-streaming",
+        "support-level",
+        "api-calls",
+        "ai-tokens",
+    }
 
 
 def test_dashboard__forged_filter_values__ignored(superuser_client, computed):
@@ -155,15 +162,114 @@ def test_dashboard__ending_soon_and_scheduled__listed_with_their_links(superuser
     assert reverse("admin:audit_scheduledchange_change", args=[change.pk]) in page
 
 
-def test_dashboard__quantity_limits__empty_state_says_usage_reporting_is_not_connected(
-    superuser_client, computed
+# --- usage limits --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def near_limits(demo):
+    """Usage recorded through the meter, then the snapshot computed: northwind at 85 % of its
+    api-calls (hard, 1,000), umbrella past its ai-tokens (soft, 2,000,000), contoso exactly at
+    its api-calls (100,000), acme and globex (unlimited) far from anything."""
+    record_usage("northwind", "api-calls", 850)
+    record_usage("umbrella", "ai-tokens", 2_500_000)
+    record_usage("contoso", "api-calls", 100_000)
+    record_usage("acme", "ai-tokens", 1_000)
+    record_usage("globex", "ai-tokens", 90_000_000)
+    usage_snapshot_refresh(now=timezone.now())
+
+
+def test_dashboard__usage_limits__customers_at_or_near_a_limit_fullest_first(superuser_client, near_limits):
+    response = superuser_client.get(INDEX)
+
+    limits = rendered_tables(response)["limits"]
+    assert list(limits.rows) == ["umbrella:ai-tokens", "contoso:api-calls", "northwind:api-calls"]
+    assert limits.texts("umbrella:ai-tokens")[:7] == [
+        "umbrella",
+        "ai-tokens",
+        "2,500,000",
+        "2,000,000",
+        "125 %",
+        "over the limit",
+        "soft",
+    ]
+    assert limits.texts("contoso:api-calls")[4:6] == ["100 %", "limit reached"]
+    assert limits.texts("northwind:api-calls")[2:7] == ["850", "1,000", "85 %", "near the limit", "hard"]
+    page = response.content.decode()
+    northwind = Customer.objects.get(external_id="northwind")
+    assert f'href="{reverse("admin:subscriptions_customer_change", args=[northwind.pk])}"' in page
+    assert "Usage reporting isn" not in page
+
+
+def test_dashboard__usage_limits__marked_near_and_reached(superuser_client, near_limits):
+    page = superuser_client.get(INDEX).content.decode()
+
+    table = page[page.index('data-testid="table-limits"') :]
+    row = table[table.index('data-row="northwind:api-calls"') :]
+    row = row[: row.index("</tr>")]
+    assert "bg-orange-100" in row  # near: unfold's warning label
+    over = table[table.index('data-row="umbrella:ai-tokens"') :]
+    assert "bg-red-100" in over[: over.index("</tr>")]  # reached: its danger label
+
+
+@pytest.mark.parametrize(
+    ("query", "rows"),
+    [
+        ("plan=basic", ["northwind:api-calls"]),
+        ("country=FR", ["umbrella:ai-tokens", "contoso:api-calls"]),
+        ("feature=ai-tokens", ["umbrella:ai-tokens"]),
+        ("tag=sales", []),
+    ],
+)
+def test_dashboard__usage_limits__follow_the_filters(superuser_client, near_limits, query, rows):
+    response = superuser_client.get(f"{INDEX}?{query}")
+
+    assert list(rendered_tables(response).get("limits", RenderedTable()).rows) == rows
+
+
+def test_dashboard__usage_limits__a_top_up_since_the_refresh_shows_at_the_next_one(
+    superuser_client, near_limits
 ):
+    # Given northwind near its limit, then topped up by 500 (900 of 1,500 is 56 %)
+    with change_context(actor=None, reason="Goodwill, SUP-9", source="shell"):
+        services.topup_grant(
+            customer=Customer.objects.get(external_id="northwind"),
+            feature=Feature.objects.get(key="api-calls"),
+            amount=500,
+            actor=None,
+            reason="Goodwill, SUP-9",
+            source="shell",
+        )
+    assert "northwind:api-calls" in rendered_tables(superuser_client.get(INDEX))["limits"].rows
+
+    # When the figures are computed again
+    usage_snapshot_refresh(now=timezone.now())
+
+    # Then northwind is no longer near its (raised) limit
+    assert "northwind:api-calls" not in rendered_tables(superuser_client.get(INDEX))["limits"].rows
+
+
+def test_dashboard__usage_limits__nobody_near__says_so(superuser_client, computed):
     response = superuser_client.get(INDEX)
 
     page = response.content.decode()
-    assert 'data-testid="limits-not-connected"' in page
-    assert "Usage reporting isn&#x27;t connected" in page or "Usage reporting isn't connected" in page
-    assert "table-limits" not in page
+    assert 'data-testid="empty-limits"' in page
+    assert "No customer has used 80 % or more of a metered limit this period." in page
+
+
+def test_feature_reporting__metered_feature__its_customers_near_the_limit(superuser_client, near_limits):
+    api_calls = Feature.objects.get(key="api-calls")
+    max_members = Feature.objects.get(key="max-members")
+
+    metered = superuser_client.get(
+        reverse("admin:reporting_feature", args=[api_calls.pk]), HTTP_HX_REQUEST="true"
+    )
+    other = superuser_client.get(
+        reverse("admin:reporting_feature", args=[max_members.pk]), HTTP_HX_REQUEST="true"
+    )
+
+    assert list(rendered_tables(metered)["limits"].rows) == ["contoso:api-calls", "northwind:api-calls"]
+    assert "limits" not in rendered_tables(other)
+    assert 'data-testid="limits"' not in other.content.decode()
 
 
 # --- freshness -----------------------------------------------------------------------------------

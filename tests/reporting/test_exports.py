@@ -14,9 +14,11 @@ from django.utils import timezone
 from api.models import CheckCount
 from audit.models import ScheduledChange
 from catalog.models import Item
+from reporting.services import usage_snapshot_refresh
 from reporting.tables import CHECK_DAYS, PAGE_ROWS, TABLES
 from tests import factories as f
 from tests.reporting.conftest import HAVE_KINDS, csv_rows, per_feature, rendered_tables
+from tests.usage.test_selectors import record_usage
 from toolkit.change_context import change_context
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +160,34 @@ def test_scheduled_changes_csv__feature_filter__changes_that_name_it(superuser_c
     assert "'=HYPERLINK(1)" in [row[3] for row in everything]
 
 
+def test_limits_csv__every_customer_near_a_limit__page_columns_formulas_quoted(superuser_client, demo):
+    # Given a customer whose external id a spreadsheet would run, near its api-calls limit,
+    # and northwind past it
+    with change_context(actor=None, reason="Test data", source="shell"):
+        f.SubscriptionFactory(
+            plan=Item.objects.get(key="basic"),
+            customer=f.CustomerFactory(external_id="=HYPERLINK(1)", country="DE"),
+            current_period_end=timezone.now() + timedelta(days=10),
+        )
+    record_usage("=HYPERLINK(1)", "api-calls", 900)
+    record_usage("northwind", "api-calls", 1_200)
+    usage_snapshot_refresh(now=timezone.now())
+
+    page = rendered_tables(superuser_client.get("/admin/?country=DE"))["limits"]
+    response = export(superuser_client, "limits", "country=DE")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    header, *rows = csv_rows(response)
+    assert header == ["Customer", "Feature", "Used", "Limit", "Used %", "State", "Limit type", "Resets"]
+    assert [row[:7] for row in rows] == [
+        ["northwind", "api-calls", "1200", "1000", "120", "over", "hard"],
+        ["'=HYPERLINK(1)", "api-calls", "900", "1000", "90", "near", "hard"],
+    ]
+    assert list(page.rows) == ["northwind:api-calls", "=HYPERLINK(1):api-calls"]
+    assert export(superuser_client, "limits", "country=US").content.decode().splitlines()[1:] == []
+
+
 @pytest.mark.parametrize("table", list(TABLES))
 def test_csv__staff_without_the_tables_permission__403(client, computed, table):
     client.force_login(f.UserFactory(username="newcomer"))
@@ -188,6 +218,6 @@ def test_csv__unknown_table__404(superuser_client, computed):
 def test_csv__every_table_of_the_page__has_an_export_link_with_the_filters(superuser_client, computed):
     page = superuser_client.get("/admin/?plan=business&country=US").content.decode()
 
-    for table in ("feature-usage", "checks", "checks-by-day", "overrides-ending", "trials-ending"):
+    for table in ("feature-usage", "checks", "checks-by-day", "overrides-ending", "trials-ending", "limits"):
         url = reverse("admin:reporting_export", args=[table])
         assert f'href="{url}?plan=business&amp;country=US"' in page, table

@@ -1,5 +1,7 @@
 """Recomputing the feature usage snapshot: the counts are exactly what resolving every
-customer one by one gives, on the demo and on a few thousand customers read in batches."""
+customer one by one gives, on the demo and on a few thousand customers read in batches; and
+the customers near a metered limit are exactly those whose usage, summed from the rows, is
+80 % or more of the limit their answer gives."""
 
 from __future__ import annotations
 
@@ -9,16 +11,25 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Feature, Item
+from catalog.selectors import load_catalog_specs
 from reporting import services
-from reporting.models import FeatureUsage, UsageSnapshot
+from reporting.models import FeatureUsage, LimitUsage, UsageSnapshot
 from reporting.services import usage_snapshot_refresh
 from reporting.tasks import refresh_feature_usage
 from segments.models import Segment
+from subscriptions import services as subscription_services
 from subscriptions.models import Customer
+from subscriptions.selectors import resolve_customer
+from tests import factories as f
 from tests.reporting.conftest import per_feature, resolved_usage, snapshot_usage
+from tests.usage.test_selectors import record_usage
+from toolkit.change_context import change_context
+from usage.models import Consumption
+from usage.selectors import current_usage
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +199,143 @@ def test_refresh__thousands_of_customers_in_batches__counts_match_resolving_each
     assert ("max-members", "plan") in kinds and ("max-members", "addon") in kinds
     assert any(plans.count(",") > 2 for (_f, _e, _k, _s, plans, _c) in expected)
     assert ("live-sports", "market") in kinds
+
+
+# --- customers near a metered limit --------------------------------------------------------------
+
+
+def near_limits_by_page(now) -> dict[tuple[str, str], tuple[int, int]]:
+    """(customer, feature) → (used, limit) of every customer whose page marks a metered
+    feature near or past its limit (usage.selectors, resolving each customer)."""
+    catalog = load_catalog_specs()
+    found = {}
+    for customer in Customer.objects.order_by("pk"):
+        answers = resolve_customer(customer, now=now, catalog=catalog).answers.values()
+        for usage in current_usage(customer.pk, answers, catalog.feature_ids):
+            if usage.granted and usage.used and usage.level:
+                found[customer.external_id, usage.feature_key] = (usage.used, usage.limit)
+    return found
+
+
+def snapshot_limits(snapshot) -> dict[tuple[str, str], tuple[int, int]]:
+    return {
+        (row.customer.external_id, row.feature_key): (row.used, row.limit)
+        for row in LimitUsage.objects.filter(snapshot=snapshot).select_related("customer")
+    }
+
+
+def test_refresh__usage_recorded__near_limits_are_what_each_customer_page_marks(demo):
+    # Given usage near, at, past and far from limits, and a top-up that moves one away
+    record_usage("northwind", "api-calls", 800)  # 80 % of 1,000: near
+    record_usage("contoso", "api-calls", 100_000)  # at its limit
+    record_usage("umbrella", "ai-tokens", 2_100_000)  # past a soft limit
+    record_usage("acme", "ai-tokens", 1_599_999)  # 79.99 %: not near
+    record_usage("globex", "ai-tokens", 10**9)  # unlimited
+    with change_context(actor=None, reason="Test data", source="shell"):
+        revoked = f.SubscriptionFactory(
+            plan=Item.objects.get(key="basic"),
+            customer=f.CustomerFactory(external_id="revoked-co"),
+            current_period_end=timezone.now() + timedelta(days=9),
+        )
+    record_usage("revoked-co", "api-calls", 950)  # then revoked: no limit to be near
+    with change_context(actor=None, reason="Abuse, SEC-3", source="shell"):
+        f.OverrideFactory(
+            subscription=revoked, feature=Feature.objects.get(key="api-calls"), effect="revoke", value=None
+        )
+    with change_context(actor=None, reason="Goodwill", source="shell"):
+        subscription_services.topup_grant(
+            customer=Customer.objects.get(external_id="contoso"),
+            feature=Feature.objects.get(key="api-calls"),
+            amount=100_000,
+            actor=None,
+            reason="Goodwill",
+            source="shell",
+        )
+    record_usage("contoso", "api-calls", 70_000)  # 170,000 of 200,000: 85 %
+    now = timezone.now()
+
+    # When the snapshot is recomputed
+    snapshot = usage_snapshot_refresh(now=now)
+
+    # Then its customers near a limit are those the customer pages mark, with their figures
+    expected = near_limits_by_page(now)
+    assert (
+        snapshot_limits(snapshot)
+        == expected
+        == {
+            ("northwind", "api-calls"): (800, 1000),
+            ("contoso", "api-calls"): (170_000, 200_000),
+            ("umbrella", "ai-tokens"): (2_100_000, 2_000_000),
+        }
+    )
+    umbrella = LimitUsage.objects.get(snapshot=snapshot, feature_key="ai-tokens")
+    assert (umbrella.share, umbrella.hard, umbrella.plans, umbrella.country) == (
+        1.05,
+        False,
+        ",business,",
+        "FR",
+    )
+
+
+def test_refresh__runs_again__near_limits_of_the_previous_snapshot_go_with_it(demo):
+    record_usage("northwind", "api-calls", 900)
+    first = usage_snapshot_refresh(now=timezone.now() - timedelta(minutes=5))
+
+    second = usage_snapshot_refresh(now=timezone.now())
+
+    assert list(LimitUsage.objects.values_list("snapshot_id", flat=True)) == [second.pk]
+    assert not LimitUsage.objects.filter(snapshot_id=first.pk).exists()
+
+
+def test_refresh__thousands_of_customers_in_batches__near_limits_match_each_customers_usage(demo):
+    # Given BULK more customers, each metered answer used to some share of its limit (the
+    # rows written directly, as the meter writes them), some in the period before as well
+    now = timezone.now()
+    insert_customers(now)
+    catalog = load_catalog_specs()
+    rows, expected = [], {}
+    for n, customer in enumerate(Customer.objects.order_by("pk")):
+        answers = resolve_customer(customer, now=now, catalog=catalog).answers
+        for key in ("api-calls", "ai-tokens"):
+            answer = answers[key]
+            if not answer.granted:
+                continue
+            limit = None if answer.unlimited else answer.value
+            used = (limit or 1_000_000) * (n % 13) // 10  # 0 % to 120 % of the limit
+            if not used:
+                continue
+            common = {"customer_id": customer.pk, "feature_id": catalog.feature_ids[key], "limit": limit}
+            first = used // 3
+            rows += [
+                Consumption(period_start=answer.period_start, quantity=used - first, used_after=0, **common),
+                Consumption(
+                    period_start=answer.period_start - timedelta(days=31), quantity=7, used_after=7, **common
+                ),
+            ]
+            if first:
+                rows.append(
+                    Consumption(period_start=answer.period_start, quantity=first, used_after=0, **common)
+                )
+            if limit is not None and used * 100 >= 80 * limit:
+                expected[customer.external_id, key] = (used, limit)
+    Consumption.objects.bulk_create(rows)
+    assert len(expected) > 100
+
+    # When the snapshot is recomputed BATCH customers at a time
+    snapshot = usage_snapshot_refresh(now=now, batch_size=BATCH)
+
+    # Then the customers near a limit are exactly those, with their usage of this period
+    assert snapshot.batches == math.ceil(Customer.objects.count() / BATCH)
+    assert snapshot_limits(snapshot) == expected
+
+
+def test_refresh__near_limits__one_query_more_per_batch(demo):
+    # Given the demo's 15 customers in batches of 5, one of them near a limit
+    record_usage("northwind", "api-calls", 900)
+
+    with CaptureQueriesContext(connection) as queries:
+        usage_snapshot_refresh(now=timezone.now(), batch_size=5)
+
+    sums = [q["sql"] for q in queries.captured_queries if 'FROM "usage_consumption"' in q["sql"]]
+    assert len(sums) == 3  # one per batch
+    assert LimitUsage.objects.count() == 1

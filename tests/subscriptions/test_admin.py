@@ -20,7 +20,7 @@ from django_countries.fields import CountryField
 
 from catalog.models import Feature
 from subscriptions import services
-from subscriptions.models import Customer, Override, Subscription
+from subscriptions.models import Customer, Override, Subscription, TopUp
 from tests import factories as f
 from tests.admin_pages import (
     count_queries,
@@ -45,13 +45,16 @@ REASON = "Ticket SUP-12: customer called"
 PINS = {
     ("subscriptions.Customer", "changelist"): 6,
     ("subscriptions.Customer", "add"): 3,
-    ("subscriptions.Customer", "change"): 15,
+    ("subscriptions.Customer", "change"): 18,  # with its usage this period (usage.selectors)
     ("subscriptions.Subscription", "changelist"): 6,
     ("subscriptions.Subscription", "add"): 3,
-    ("subscriptions.Subscription", "change"): 19 + 2 * INLINE_ROWS,
+    ("subscriptions.Subscription", "change"): 20 + 2 * INLINE_ROWS,  # the customer's top-ups: one query
     ("subscriptions.Override", "changelist"): 7,
     ("subscriptions.Override", "add"): 3,
     ("subscriptions.Override", "change"): 8,
+    ("subscriptions.TopUp", "changelist"): 6,
+    ("subscriptions.TopUp", "add"): 4,
+    ("subscriptions.TopUp", "change"): 6,
 }
 
 # The same changelists for a Sales user, pinned at the target of issue #8 (≤ 8 queries): the
@@ -90,6 +93,7 @@ def rows(django_db_setup, django_db_blocker):
             )
             f.SubscriptionAddonFactory(subscription=solo)
             f.OverrideFactory(subscription=solo, feature=feature)
+            f.TopUpFactory(customer=solo.customer)
             rich_customer = f.CustomerFactory(external_id="rich-customer")
             rich = f.SubscriptionFactory(external_id="rich-sub", customer=rich_customer, plan=plan)
             for n in range(BULK):
@@ -118,6 +122,7 @@ def rows(django_db_setup, django_db_blocker):
                 "subscriptions.Customer": rich_customer,
                 "subscriptions.Subscription": rich,
                 "subscriptions.Override": Override.objects.get(subscription=solo),
+                "subscriptions.TopUp": TopUp.objects.get(customer=solo.customer),
             },
         )
         transaction.set_rollback(True)

@@ -71,11 +71,37 @@ def test_demo_usage__without_any_service(tmp_path):
     manage("migrate", "--verbosity", "0")
     manage("seed_demo")
     assert "Demo usage recorded" in manage("record_demo_usage")
-    shown = manage(
-        "shell",
-        "-c",
-        "import json; from usage.models import Consumption; from django.db.models import Sum; "
-        "print(json.dumps(Consumption.objects.filter(customer__external_id='northwind')"
-        ".aggregate(total=Sum('quantity'))))",
+    # What the API answers is what the rows hold; and the hard limit holds without Redis too.
+    script = tmp_path / "consume.py"
+    script.write_text(CONSUME_TO_THE_LIMIT)
+    used, over, rest, rest_used, total = json.loads(
+        manage("shell", "-c", script.read_text()).splitlines()[-1]
     )
-    assert 800 <= json.loads(shown.strip().splitlines()[-1])["total"] < 900
+
+    assert 800 <= used < 900
+    assert (over, rest, rest_used, total) == (False, True, 1000, 1000)
+
+
+# Run by `manage.py shell` in the demo's settings: northwind's api-calls, read, then consumed
+# past the limit (refused) and up to it (allowed), through the API.
+CONSUME_TO_THE_LIMIT = """
+import json
+from django.contrib.auth.models import User
+from django.db.models import Sum
+from django.test import Client
+from api import services
+from usage.models import Consumption
+
+_, key = services.api_key_create(
+    name="t", owner=User.objects.get(username="admin"), scope="read", actor=None,
+    reason="A test of the demo", source="shell",
+)
+client = Client(SERVER_NAME="localhost", HTTP_AUTHORIZATION="Api-Key " + key)
+path = "/api/v1/customers/northwind/entitlements/api-calls"
+before = client.get(path).json()
+over = client.post(path + "/consume", {"quantity": 1000}, content_type="application/json").json()
+left = 1000 - before["used"]
+rest = client.post(path + "/consume", {"quantity": left}, content_type="application/json").json()
+total = Consumption.objects.filter(customer__external_id="northwind").aggregate(t=Sum("quantity"))["t"]
+print(json.dumps([before["used"], over["allowed"], rest["allowed"], rest["used"], total]))
+"""
