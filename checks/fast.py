@@ -124,20 +124,33 @@ def warm_key(meta: dict) -> tuple[str, keys.KeyRecord, datetime] | None:
     return prefix, record, at
 
 
-def _answer(request, external_id: str, feature_key: str | None, kind: str) -> HttpResponse | None:
-    meta = request.META
-    if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
-        return None
+def warm_snapshot(
+    meta: dict, external_id: str
+) -> tuple[str, keys.KeyRecord, datetime, snapshots.Snapshot] | None:
+    """The key (`warm_key`) and the customer's snapshot, when a fast path may answer: the
+    snapshot trusted in memory, or found current in Redis (one round trip). None: the DRF
+    view decides."""
     warm = warm_key(meta)
     if warm is None:
         return None
     prefix, record, at = warm
-    now = at.timestamp()
     snapshot = snapshots.remembered(external_id)
-    if snapshot is None or not snapshot.trusted(now):
+    if snapshot is None or not snapshot.trusted(at.timestamp()):
         snapshot = snapshots.read_current(external_id, at)  # one round trip: the Redis tier
         if snapshot is None:
             return None
+    return prefix, record, at, snapshot
+
+
+def _answer(request, external_id: str, feature_key: str | None, kind: str) -> HttpResponse | None:
+    meta = request.META
+    if request.method != "GET" or meta.get("HTTP_ACCEPT", "") not in PLAIN_JSON:
+        return None
+    warm = warm_snapshot(meta, external_id)
+    if warm is None:
+        return None
+    prefix, record, at, snapshot = warm
+    now = at.timestamp()
     if not snapshot.exists:
         return None
     answer = None

@@ -64,7 +64,12 @@ def snapshot_state() -> SnapshotState:
 
 def usage_rows(snapshot: UsageSnapshot, filters: ReportFilters) -> QuerySet[FeatureUsage]:
     """The snapshot's rows for the customers and features the filters select."""
-    rows = FeatureUsage.objects.filter(snapshot=snapshot)
+    return _selected(FeatureUsage.objects.filter(snapshot=snapshot), filters)
+
+
+def _selected(rows: QuerySet, filters: ReportFilters) -> QuerySet:
+    """The rows (of a snapshot's per-customer tables) of the plan, market, feature and tag the
+    filters name."""
     if filters.plan == NO_PLAN:
         rows = rows.filter(plans="")
     elif filters.plan:
@@ -110,17 +115,7 @@ def usage_by_source(snapshot: UsageSnapshot, filters: ReportFilters) -> list[dic
 def limits_near(snapshot: UsageSnapshot, filters: ReportFilters) -> QuerySet[LimitUsage]:
     """The snapshot's customers at or near a metered limit that the filters select, the
     fullest first (the snapshot's index gives that order; ties by feature, then customer)."""
-    rows = LimitUsage.objects.filter(snapshot=snapshot)
-    if filters.plan == NO_PLAN:
-        rows = rows.filter(plans="")
-    elif filters.plan:
-        rows = rows.filter(plans__contains=f",{filters.plan},")
-    if filters.country:
-        rows = rows.filter(country=filters.country)
-    if filters.feature:
-        rows = rows.filter(feature_key=filters.feature)
-    if filters.tag:
-        rows = rows.filter(feature_key__in=Feature.objects.filter(tags__key=filters.tag).values("key"))
+    rows = _selected(LimitUsage.objects.filter(snapshot=snapshot), filters)
     return rows.select_related("customer").order_by("-share", "feature_key", "customer_id")
 
 

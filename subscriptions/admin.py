@@ -134,6 +134,16 @@ def _resolved_table_once(obj, customer: Customer) -> str:
     return obj._resolved_table
 
 
+def link_to_customer(obj) -> str:
+    """A link to the customer page of `obj.customer` (a row of a customer's: a top-up, a
+    consumption), named by its external id."""
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("admin:subscriptions_customer_change", args=[obj.customer_id]),
+        obj.customer.external_id,
+    )
+
+
 USAGE_CHART_COLOR = "#7c3aed"
 
 
@@ -811,11 +821,7 @@ class TopUpAdmin(AuditedModelAdmin):
 
     @admin.display(description="Customer", ordering="customer__external_id")
     def customer_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:subscriptions_customer_change", args=[obj.customer_id]),
-            obj.customer.external_id,
-        )
+        return link_to_customer(obj)
 
     @admin.display(description="Added", ordering="amount")
     def amount_shown(self, obj):

@@ -11,14 +11,13 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
 from catalog.selectors import load_catalog_specs
 from config.admin import CountLimitedChangelist
-from subscriptions.admin import MeteredFeatureFilter
+from subscriptions.admin import MeteredFeatureFilter, link_to_customer
 from subscriptions.models import Customer
 from subscriptions.selectors import resolve_customer
 from toolkit.spreadsheet import safe_cell
@@ -91,11 +90,7 @@ class ConsumptionAdmin(CountLimitedChangelist, ModelAdmin):
 
     @admin.display(description="Customer", ordering="customer__external_id")
     def customer_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:subscriptions_customer_change", args=[obj.customer_id]),
-            obj.customer.external_id,
-        )
+        return link_to_customer(obj)
 
     @admin.display(description="Quantity", ordering="quantity")
     def quantity_shown(self, obj):

@@ -5,66 +5,24 @@ A real server process (gunicorn, the production entry point) is pointed at a clo
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests import servers
 
 
 @pytest.fixture
 def server_without_database(tmp_path):
-    closed = _free_port()  # nothing listens there
-    port = _free_port()
+    closed = servers.free_port()  # nothing listens there
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed}/entitle",
         "ENTITLE_TEST_RUN": f"dbdown-{os.getpid()}",
     }
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "60",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    server = servers.start(tmp_path, "gunicorn", threads=1, env=env)
+    yield server.url
+    server.stop()
 
 
 def _send(url: str, method: str = "GET", body: bytes | None = None, key: str = "abcd1234.secretsecret"):

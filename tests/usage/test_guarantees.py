@@ -16,8 +16,8 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db.models import Sum
 
+from tests import servers
 from tests.api.conftest import make_key
-from tests.usage import servers
 from toolkit.redis import redis_client
 from usage.models import Consumption
 

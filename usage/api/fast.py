@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from catalog.values import LARGEST_WHOLE_NUMBER
 from checks import snapshots
 from checks.counters import counters
-from checks.fast import PLAIN_JSON, warm_key
+from checks.fast import PLAIN_JSON, warm_snapshot
 from usage import meter
 from usage.api.serializers import IDEMPOTENCY_KEY
 
@@ -36,16 +36,11 @@ def consume(request, external_id: str, feature_key: str) -> HttpResponse | None:
         return None
     if not meta.get("CONTENT_TYPE", "").startswith("application/json"):
         return None
-    warm = warm_key(meta)
+    warm = warm_snapshot(meta, external_id)
     if warm is None:
         return None
-    prefix, record, at = warm
+    prefix, record, at, snapshot = warm
     now = at.timestamp()
-    snapshot = snapshots.remembered(external_id)
-    if snapshot is None or not snapshot.trusted(now):
-        snapshot = snapshots.read_current(external_id, at)
-        if snapshot is None:
-            return None
     found = snapshot.meter_of(feature_key) if snapshot.exists else None
     body = _body(meta, request)
     if found is None or body is None:

@@ -1,5 +1,5 @@
-"""Real web processes for the usage guarantees: gunicorn (the production entry point) serving
-this test's database and cache prefix, several at once, each killable."""
+"""Real web processes: gunicorn (the production entry point) serving this test's database and
+cache prefix (or what `env` says instead), several at once, each killable."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -46,17 +46,18 @@ class WebProcess:
             self.process.wait(timeout=30)
 
 
-def start(tmp_path: Path, name: str, threads: int = 8) -> WebProcess:
+def start(tmp_path: Path, name: str, threads: int = 8, env: dict[str, str] | None = None) -> WebProcess:
     """A web process on this test's database (committed data: use `transactional_db`) and
-    cache prefix, ready to answer."""
+    cache prefix, ready to answer; `env` overrides its environment (another database, say)."""
     database = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "ENTITLE_TEST_RUN": settings.ENTITLE_TEST_RUN,
         "PYTEST_XDIST_WORKER": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        **(env or {}),
     }
     log = tmp_path / f"{name}.log"
     process = subprocess.Popen(
