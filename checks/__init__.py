@@ -31,6 +31,12 @@ answers stop holding (`valid_until`: a trial or override ending). Three tiers, c
 
 Every write moves a revision after commit, so no tier serves an answer older than the write.
 
+A metered answer also says how much the customer used this period (docs/usage.md). A count
+moves with every consume, so it is not in the snapshot: the snapshot keeps each metered
+answer's meter (feature, period, limit: `Snapshot.metered`), and serving reads the counts of
+the ones the customer has in one MGET (`snapshots.usage_of`) and writes them into the answer.
+A customer without metered features reads none. Such an ETag names the counts too.
+
 The listener (`listener.Listener`, one thread per process, started by the first check)
 subscribes to the channel every bump is published on and keeps `listener.known`: the catalog
 and keys revisions, and the customers bumped lately. It pings Redis four times a second; it is

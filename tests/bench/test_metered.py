@@ -14,8 +14,8 @@ from django.db.models import Sum
 import checks.snapshots
 from bench import measure
 from bench.seed import HARD_METERED, RACE_CUSTOMER, RACE_LIMIT, populate
+from tests import servers
 from tests.api.conftest import make_key
-from tests.usage import servers
 from usage.models import Consumption
 
 CUSTOMERS, METERED = 3, 4
