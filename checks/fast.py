@@ -21,6 +21,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
 
 from api import keys
 from checks import counting, snapshots
@@ -41,12 +42,17 @@ def with_fast_path(view_class: type, *, single: bool) -> Callable:
 
 
 def fast_or(view_class: type, fast: Callable[..., HttpResponse | None]) -> Callable:
-    """The URL's view: `fast(request, **path)`, falling back to `view_class` when it answers None.
+    """The URL's view: `fast(request, **path)`, falling back to `view_class` when it answers None
+    or Redis fails under it (the listener's health is a fraction of a second old: a connection
+    can drop in between). The DRF view then answers, 503 if Redis is really gone.
     drf-spectacular still sees `view_class` (`cls`, `initkwargs`), so the schema is unchanged."""
     slow = view_class.as_view()
 
     def view(request, **path: str):
-        response = fast(request, **path)
+        try:
+            response = fast(request, **path)
+        except RedisError:
+            response = None
         return response if response is not None else slow(request, **path)
 
     view.cls = slow.cls

@@ -345,3 +345,24 @@ def test_checks__matched_first_of_all__still_named_and_in_the_schema(client):
     )
     assert "get" in schema["paths"]["/api/v1/customers/{external_id}/entitlements/{feature_key}"]
     assert "get" in schema["paths"]["/api/v1/customers/{external_id}/entitlements"]
+
+
+@pytest.mark.parametrize(
+    "path", ["customers/acme/entitlements", "customers/acme/entitlements/ai-tokens"], ids=["all", "metered"]
+)
+def test_fast_path__its_redis_connection_dropped__the_drf_view_answers(
+    demo, reader, live_revisions, settings, path
+):
+    from checks.store import _line
+    from toolkit.redis import redis_client
+
+    settings.API_SNAPSHOTS_IN_MEMORY = False  # every check reads Redis on the thread's own connection
+    reader.get(path)  # the key remembered, the snapshot stored
+    _backend, connection = _line()
+    connection.send_command("CLIENT", "ID")
+    redis_client().client_kill_filter(_id=connection.read_response())  # as a proxy or failover would
+
+    response = reader.get(path)
+
+    assert response.status_code == 200
+    assert response.json()["customer"] == "acme"
