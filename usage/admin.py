@@ -12,14 +12,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from django.utils import timezone
 from unfold.admin import ModelAdmin
 
-from catalog.selectors import load_catalog_specs
 from config.admin import CountLimitedChangelist
-from subscriptions.admin import MeteredFeatureFilter, link_to_customer
+from subscriptions.admin import MeteredFeatureFilter, link_to_customer, resolve
 from subscriptions.models import Customer
-from subscriptions.selectors import resolve_customer
 from toolkit.spreadsheet import safe_cell
 from usage.models import Consumption
 from usage.selectors import current_usage
@@ -165,10 +162,9 @@ class ConsumptionAdmin(CountLimitedChangelist, ModelAdmin):
         if not (self.has_view_permission(request) and request.user.has_perm("subscriptions.view_customer")):
             raise PermissionDenied
         customer = get_object_or_404(Customer, pk=customer_id)
-        now = timezone.now()
-        catalog = load_catalog_specs()
-        resolution = resolve_customer(customer, now=now, catalog=catalog)
-        usage = current_usage(customer.pk, resolution.answers.values(), catalog.feature_ids)
+        resolved = resolve(customer)
+        now = resolved.now
+        usage = current_usage(customer.pk, resolved.resolution.answers.values(), resolved.catalog.feature_ids)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="entitle-usage-{customer.pk}-{now:%Y%m%d-%H%M}.csv"'
